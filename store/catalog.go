@@ -1,0 +1,412 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
+)
+
+// Product is a sellable product; its configuration hangs off it.
+type Product struct {
+	ID                string          `db:"id" json:"id"`
+	Slug              string          `db:"slug" json:"slug"`
+	Title             string          `db:"title" json:"title"`
+	Description       *string         `db:"description" json:"description"`
+	Category          string          `db:"category" json:"category"`
+	BasePrice         decimal.Decimal `db:"base_price" json:"basePrice"`
+	Currency          Currency        `db:"currency" json:"currency"`
+	Status            ProductStatus   `db:"status" json:"status"`
+	FulfillmentConfig JSON            `db:"fulfillment_config" json:"fulfillmentConfig"`
+	CreatedAt         time.Time       `db:"created_at" json:"createdAt"`
+	UpdatedAt         time.Time       `db:"updated_at" json:"updatedAt"`
+}
+
+// OptionGroup is a set of options of which the buyer picks one (single) or
+// several (multiple).
+type OptionGroup struct {
+	ID           string    `db:"id"`
+	ProductID    string    `db:"product_id"`
+	Name         string    `db:"name"`
+	Description  *string   `db:"description"`
+	GroupType    GroupType `db:"group_type"`
+	IsRequired   bool      `db:"is_required"`
+	DisplayOrder int       `db:"display_order"`
+	MetadataJSON JSON      `db:"metadata_json"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
+}
+
+// ProductOption is one choice of an option group.
+type ProductOption struct {
+	ID           string          `db:"id"`
+	GroupID      string          `db:"group_id"`
+	Name         string          `db:"name"`
+	Description  *string         `db:"description"`
+	PriceDelta   decimal.Decimal `db:"price_delta"`
+	MetadataJSON JSON            `db:"metadata_json"`
+	DisplayOrder int             `db:"display_order"`
+	CreatedAt    time.Time       `db:"created_at"`
+	UpdatedAt    time.Time       `db:"updated_at"`
+}
+
+// Label is the option's name under the storefront's field name (compat).
+func (o ProductOption) Label() string { return o.Name }
+
+// Recommended reports whether the option's metadata marks it as its group's
+// default ({"recommended": true}).
+func (o ProductOption) Recommended() bool {
+	return strings.Contains(strings.ReplaceAll(string(o.MetadataJSON), " ", ""), `"recommended":true`)
+}
+
+// AddOn is an optional upsell.
+type AddOn struct {
+	ID            string          `db:"id"`
+	ProductID     string          `db:"product_id"`
+	Label         string          `db:"label"`
+	Description   *string         `db:"description"`
+	PriceDelta    decimal.Decimal `db:"price_delta"`
+	IsRecommended bool            `db:"is_recommended"`
+	DisplayOrder  int             `db:"display_order"`
+	CreatedAt     time.Time       `db:"created_at"`
+	UpdatedAt     time.Time       `db:"updated_at"`
+}
+
+// CustomField is an input the buyer fills in for fulfillment.
+type CustomField struct {
+	ID           string    `db:"id"`
+	ProductID    string    `db:"product_id"`
+	Label        string    `db:"label"`
+	FieldType    FieldType `db:"field_type"`
+	Placeholder  *string   `db:"placeholder"`
+	HelpText     *string   `db:"help_text"`
+	IsRequired   bool      `db:"is_required"`
+	DisplayOrder int       `db:"display_order"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
+}
+
+// SubscriptionPlan adjusts the unit price by a multiplier and/or a delta.
+type SubscriptionPlan struct {
+	ID              string           `db:"id"`
+	ProductID       string           `db:"product_id"`
+	Label           string           `db:"label"`
+	Description     *string          `db:"description"`
+	BillingCycle    BillingCycle     `db:"billing_cycle"`
+	PriceMultiplier *decimal.Decimal `db:"price_multiplier"`
+	PriceDelta      *decimal.Decimal `db:"price_delta"`
+	IsDefault       bool             `db:"is_default"`
+	DisplayOrder    int              `db:"display_order"`
+	CreatedAt       time.Time        `db:"created_at"`
+	UpdatedAt       time.Time        `db:"updated_at"`
+}
+
+// ProductDetail is a product with its whole configuration, lists in display
+// order. Options of each group are in Options[group.ID].
+type ProductDetail struct {
+	Product
+	OptionGroups      []OptionGroup
+	Options           map[string][]ProductOption
+	AddOns            []AddOn
+	CustomFields      []CustomField
+	SubscriptionPlans []SubscriptionPlan
+}
+
+const productColumns = `id, slug, title, description, category, base_price, currency, status,
+	fulfillment_config, created_at, updated_at`
+
+// validUUID reports whether s is a UUID; ids that are not cannot exist.
+func validUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+// FindProductBySlug returns the product with the slug, or NOT_FOUND.
+func (s *Store) FindProductBySlug(ctx context.Context, slug string) (*Product, error) {
+	var p Product
+	err := sqlx.GetContext(ctx, s.db, &p, `SELECT `+productColumns+` FROM products WHERE slug = $1`, slug)
+	if err != nil {
+		return nil, notFound(err, "Product not found")
+	}
+	return &p, nil
+}
+
+// FindProduct returns the product with the id, or NOT_FOUND.
+func (s *Store) FindProduct(ctx context.Context, id string) (*Product, error) {
+	return findProduct(ctx, s.db, id)
+}
+
+func findProduct(ctx context.Context, q sqlx.QueryerContext, id string) (*Product, error) {
+	if !validUUID(id) {
+		return nil, &Error{Code: CodeNotFound, Message: "Product not found"}
+	}
+	var p Product
+	err := sqlx.GetContext(ctx, q, &p, `SELECT `+productColumns+` FROM products WHERE id = $1`, id)
+	if err != nil {
+		return nil, notFound(err, "Product not found")
+	}
+	return &p, nil
+}
+
+// ProductFilter narrows a catalog page. Nil fields do not filter.
+type ProductFilter struct {
+	Status   *ProductStatus
+	Category *string
+	// Search matches title or slug, case-insensitively.
+	Search *string
+}
+
+// MaxPageSize caps every page of a list.
+const MaxPageSize = 100
+
+// ProductPage is one page of a catalog listing.
+type ProductPage struct {
+	Products    []Product
+	HasNextPage bool
+}
+
+// Cursor is a position in a (created_at, id) ordered list.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Encode returns the opaque form of the cursor.
+func (c Cursor) Encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ID))
+}
+
+// DecodeCursor parses an opaque cursor; field names the argument for errors.
+func DecodeCursor(field, s string) (*Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, BadInput(field, "invalid cursor")
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if !ok || err != nil || !validUUID(id) {
+		return nil, BadInput(field, "invalid cursor")
+	}
+	return &Cursor{CreatedAt: t, ID: id}, nil
+}
+
+func (f ProductFilter) where() ([]string, []any) {
+	var where []string
+	var args []any
+	if f.Status != nil {
+		args = append(args, *f.Status)
+		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.Category != nil {
+		args = append(args, *f.Category)
+		where = append(where, fmt.Sprintf("category = $%d", len(args)))
+	}
+	if f.Search != nil && strings.TrimSpace(*f.Search) != "" {
+		args = append(args, "%"+escapeLike(strings.TrimSpace(*f.Search))+"%")
+		where = append(where, fmt.Sprintf("(title ILIKE $%d OR slug ILIKE $%d)", len(args), len(args)))
+	}
+	return where, args
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// FindProducts returns up to first products after the cursor, oldest first,
+// matching the filter. first is clamped to 1..MaxPageSize.
+func (s *Store) FindProducts(ctx context.Context, f ProductFilter, first int, after *Cursor) (ProductPage, error) {
+	first = clampPage(first)
+	where, args := f.where()
+	if after != nil {
+		args = append(args, after.CreatedAt, after.ID)
+		where = append(where, fmt.Sprintf("(created_at, id) > ($%d, $%d)", len(args)-1, len(args)))
+	}
+	q := `SELECT ` + productColumns + ` FROM products`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, first+1)
+	q += fmt.Sprintf(" ORDER BY created_at, id LIMIT $%d", len(args))
+	var ps []Product
+	if err := sqlx.SelectContext(ctx, s.db, &ps, q, args...); err != nil {
+		return ProductPage{}, err
+	}
+	page := ProductPage{Products: ps}
+	if len(ps) > first {
+		page.Products, page.HasNextPage = ps[:first], true
+	}
+	return page, nil
+}
+
+// CountProducts counts the products matching the filter.
+func (s *Store) CountProducts(ctx context.Context, f ProductFilter) (int, error) {
+	where, args := f.where()
+	q := `SELECT count(*) FROM products`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	var n int
+	err := sqlx.GetContext(ctx, s.db, &n, q, args...)
+	return n, err
+}
+
+func clampPage(first int) int {
+	if first <= 0 || first > MaxPageSize {
+		if first <= 0 {
+			return 20
+		}
+		return MaxPageSize
+	}
+	return first
+}
+
+// groupBy buckets rows by key, keeping their order.
+func groupBy[T any](rows []T, key func(T) string) map[string][]T {
+	m := make(map[string][]T)
+	for _, r := range rows {
+		k := key(r)
+		m[k] = append(m[k], r)
+	}
+	return m
+}
+
+// validIDs drops ids that are not UUIDs (they cannot match a row).
+func validIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if validUUID(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// OptionGroupsByProduct returns the option groups of each product, in
+// display order, with one query.
+func (s *Store) OptionGroupsByProduct(ctx context.Context, productIDs []string) (map[string][]OptionGroup, error) {
+	return optionGroupsByProduct(ctx, s.db, productIDs)
+}
+
+func optionGroupsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]OptionGroup, error) {
+	var rows []OptionGroup
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, product_id, name, description, group_type, is_required,
+		display_order, metadata_json, created_at, updated_at
+		FROM product_option_groups WHERE product_id = ANY($1) ORDER BY product_id, display_order, created_at, id`,
+		pq.Array(validIDs(productIDs)))
+	return groupBy(rows, func(g OptionGroup) string { return g.ProductID }), err
+}
+
+// OptionsByGroup returns the options of each group, in display order, with
+// one query.
+func (s *Store) OptionsByGroup(ctx context.Context, groupIDs []string) (map[string][]ProductOption, error) {
+	return optionsByGroup(ctx, s.db, groupIDs)
+}
+
+func optionsByGroup(ctx context.Context, q sqlx.QueryerContext, groupIDs []string) (map[string][]ProductOption, error) {
+	var rows []ProductOption
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, group_id, name, description, price_delta, metadata_json,
+		display_order, created_at, updated_at
+		FROM product_options WHERE group_id = ANY($1) ORDER BY group_id, display_order, created_at, id`,
+		pq.Array(validIDs(groupIDs)))
+	return groupBy(rows, func(o ProductOption) string { return o.GroupID }), err
+}
+
+// AddOnsByProduct returns the add-ons of each product, in display order.
+func (s *Store) AddOnsByProduct(ctx context.Context, productIDs []string) (map[string][]AddOn, error) {
+	return addOnsByProduct(ctx, s.db, productIDs)
+}
+
+func addOnsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]AddOn, error) {
+	var rows []AddOn
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, product_id, label, description, price_delta,
+		is_recommended, display_order, created_at, updated_at
+		FROM product_add_ons WHERE product_id = ANY($1) ORDER BY product_id, display_order, created_at, id`,
+		pq.Array(validIDs(productIDs)))
+	return groupBy(rows, func(a AddOn) string { return a.ProductID }), err
+}
+
+// CustomFieldsByProduct returns the custom fields of each product, in
+// display order.
+func (s *Store) CustomFieldsByProduct(ctx context.Context, productIDs []string) (map[string][]CustomField, error) {
+	return customFieldsByProduct(ctx, s.db, productIDs)
+}
+
+func customFieldsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]CustomField, error) {
+	var rows []CustomField
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, product_id, label, field_type, placeholder, help_text,
+		is_required, display_order, created_at, updated_at
+		FROM product_custom_fields WHERE product_id = ANY($1) ORDER BY product_id, display_order, created_at, id`,
+		pq.Array(validIDs(productIDs)))
+	return groupBy(rows, func(c CustomField) string { return c.ProductID }), err
+}
+
+// PlansByProduct returns the subscription plans of each product, in display
+// order.
+func (s *Store) PlansByProduct(ctx context.Context, productIDs []string) (map[string][]SubscriptionPlan, error) {
+	return plansByProduct(ctx, s.db, productIDs)
+}
+
+func plansByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]SubscriptionPlan, error) {
+	var rows []SubscriptionPlan
+	err := sqlx.SelectContext(ctx, q, &rows, `SELECT id, product_id, label, description, billing_cycle,
+		price_multiplier, price_delta, is_default, display_order, created_at, updated_at
+		FROM product_subscription_plans WHERE product_id = ANY($1) ORDER BY product_id, display_order, created_at, id`,
+		pq.Array(validIDs(productIDs)))
+	return groupBy(rows, func(p SubscriptionPlan) string { return p.ProductID }), err
+}
+
+// ProductDetailBySlug returns a product with its whole configuration (one
+// query per level), or NOT_FOUND.
+func (s *Store) ProductDetailBySlug(ctx context.Context, slug string) (*ProductDetail, error) {
+	p, err := s.FindProductBySlug(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	return productDetail(ctx, s.db, p)
+}
+
+// ProductDetail returns the product with the id and its whole configuration.
+func (s *Store) ProductDetail(ctx context.Context, id string) (*ProductDetail, error) {
+	p, err := findProduct(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	return productDetail(ctx, s.db, p)
+}
+
+func productDetail(ctx context.Context, q sqlx.QueryerContext, p *Product) (*ProductDetail, error) {
+	ids := []string{p.ID}
+	d := &ProductDetail{Product: *p}
+	groups, err := optionGroupsByProduct(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	d.OptionGroups = groups[p.ID]
+	groupIDs := make([]string, len(d.OptionGroups))
+	for i, g := range d.OptionGroups {
+		groupIDs[i] = g.ID
+	}
+	if d.Options, err = optionsByGroup(ctx, q, groupIDs); err != nil {
+		return nil, err
+	}
+	addOns, err := addOnsByProduct(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	fields, err := customFieldsByProduct(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	plans, err := plansByProduct(ctx, q, ids)
+	if err != nil {
+		return nil, err
+	}
+	d.AddOns, d.CustomFields, d.SubscriptionPlans = addOns[p.ID], fields[p.ID], plans[p.ID]
+	return d, nil
+}
