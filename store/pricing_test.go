@@ -91,7 +91,7 @@ func TestPriceSeedConfigurations(t *testing.T) {
 		},
 		{
 			name: "scale + quarterly", qty: 1,
-			cfg:  store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strp("quarterly"), CustomFields: filled},
+			cfg: store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strp("quarterly"), CustomFields: filled},
 			// (99 + 450) × 2.6 − 150
 			unit: "1277.40", total: "1277.40", subtotal: "549.00", options: []string{"scale"}, plan: "quarterly",
 		},
