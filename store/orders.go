@@ -33,7 +33,9 @@ var OrderStatuses = []OrderStatus{OrderPending, OrderProcessing, OrderActive, Or
 
 // ParseOrderStatus accepts lower- or upper-case labels; anything else is
 // BAD_USER_INPUT on field.
-func ParseOrderStatus(field, v string) (OrderStatus, error) { return parseEnum(field, v, OrderStatuses) }
+func ParseOrderStatus(field, v string) (OrderStatus, error) {
+	return parseEnum(field, v, OrderStatuses)
+}
 
 func (e OrderStatus) MarshalGQL(w io.Writer) { marshalEnumGQL(w, string(e)) }
 func (e *OrderStatus) UnmarshalGQL(v any) error {
