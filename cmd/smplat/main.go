@@ -1,0 +1,250 @@
+// Command smplat is the commerce backend of the storefront: the GraphQL API
+// and its REST shims (serve), the fulfillment worker (worker), migrations,
+// seed data and smoke tests. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	migrate "github.com/rubenv/sql-migrate"
+
+	"github.com/smplat/smplat/graph"
+	"github.com/smplat/smplat/graph/auth"
+	"github.com/smplat/smplat/migrations"
+	"github.com/smplat/smplat/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smplat:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: smplat <command> [flags]
+
+commands:
+  serve                       run the API (and the fulfillment worker when FULFILLMENT_WORKER_ENABLED=true)
+  worker                      run the fulfillment worker alone
+  migrate up|down|status      apply, roll back one, or list migrations
+  seed --slug instagram-growth
+                              write a seed product and its configuration
+  version                     print the version
+`
+
+// run is the whole program; main only calls it. getenv is the environment
+// (merged over a .env file in the working directory).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	dotenv, err := readDotEnv(".env")
+	if err != nil {
+		return fmt.Errorf("read .env: %w", err)
+	}
+	env := func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return dotenv[k]
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "smplat", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cfg, warnings, err := loadConfig(env)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, warnings, rest, logger, nil)
+	case "migrate":
+		return migrateCmd(ctx, cfg, rest, stdout)
+	case "seed":
+		return seedCmd(ctx, cfg, rest, stdout)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	if cfg.production() {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+func openStore(ctx context.Context, cfg config) (*store.Store, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	return store.New(db), nil
+}
+
+func migrateCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: smplat migrate up|down|status")
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.DB().Close()
+	src := migrations.Source()
+	db := st.DB().DB
+	switch args[0] {
+	case "up":
+		n, err := migrate.ExecContext(ctx, db, "postgres", src, migrate.Up)
+		if err != nil {
+			return fmt.Errorf("migrate up: %w", err)
+		}
+		fmt.Fprintf(stdout, "applied %d migrations\n", n)
+	case "down":
+		n, err := migrate.ExecMaxContext(ctx, db, "postgres", src, migrate.Down, 1)
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		fmt.Fprintf(stdout, "rolled back %d migration(s)\n", n)
+	case "status":
+		all, err := src.FindMigrations()
+		if err != nil {
+			return err
+		}
+		records, err := migrate.GetMigrationRecords(db, "postgres")
+		if err != nil {
+			return fmt.Errorf("migrate status: %w", err)
+		}
+		applied := map[string]time.Time{}
+		for _, r := range records {
+			applied[r.Id] = r.AppliedAt
+		}
+		for _, m := range all {
+			if at, ok := applied[m.Id]; ok {
+				fmt.Fprintf(stdout, "%-28s applied %s\n", m.Id, at.UTC().Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(stdout, "%-28s pending\n", m.Id)
+			}
+		}
+	default:
+		return fmt.Errorf("unknown migrate command %q (up, down or status)", args[0])
+	}
+	return nil
+}
+
+func seedCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	slug := fs.String("slug", "instagram-growth", "seed product to write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.DB().Close()
+	if _, err := migrate.ExecContext(ctx, st.DB().DB, "postgres", migrations.Source(), migrate.Up); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	id, err := st.Seed(ctx, *slug)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded %s (%s)\n", *slug, id)
+	return nil
+}
+
+// serve runs the API until ctx is canceled, then shuts down HTTP first, then
+// the worker, then the database. ready, when not nil, receives the bound
+// address once the server listens (tests listen on :0).
+func serve(ctx context.Context, cfg config, warnings, args []string, logger *slog.Logger, ready chan<- string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	noMigrate := fs.Bool("no-migrate", !cfg.AutoMigrate, "do not apply pending migrations at start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.DB().Close()
+	if !*noMigrate {
+		n, err := migrate.ExecContext(ctx, st.DB().DB, "postgres", migrations.Source(), migrate.Up)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			logger.Info("applied migrations", "count", n)
+		}
+	}
+	handler := graph.NewServer(graph.ServerConfig{
+		Store:         st,
+		Logger:        logger,
+		Keys:          auth.NewKeys(cfg.CheckoutAPIKeys, cfg.AdminAPIKeys),
+		Environment:   cfg.Environment,
+		Version:       version,
+		Playground:    cfg.Playground,
+		Introspection: cfg.Introspection,
+		CORSOrigins:   cfg.CORSOrigins,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "environment", cfg.Environment, "version", version,
+		"playground", cfg.Playground)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}

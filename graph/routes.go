@@ -1,0 +1,46 @@
+package graph
+
+import (
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
+
+	"github.com/smplat/smplat/graph/rest"
+)
+
+// NewServer assembles smplat's whole HTTP surface on one screen.
+func NewServer(cfg ServerConfig) http.Handler {
+	cfg.defaults()
+	api := &rest.API{Store: cfg.Store, Logger: cfg.Logger}
+
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(requestLogger(cfg.Logger))
+	r.Use(middleware.Recoverer)
+	r.Use(middleware.StripSlashes) // every path works with and without a trailing slash
+	r.Use(cors.Handler(cors.Options{
+		AllowedOrigins: cfg.CORSOrigins,
+		AllowedMethods: []string{"GET", "POST", "PATCH", "DELETE", "OPTIONS"},
+		AllowedHeaders: []string{"Content-Type", "X-API-Key", "Authorization", "Idempotency-Key"},
+		ExposedHeaders: []string{"Idempotent-Replayed", "X-Request-Id"},
+		MaxAge:         300,
+	}))
+	r.Use(cfg.Keys.Middleware)
+
+	gql := NewGraphQLHandler(cfg)
+	r.Handle("/graphql", gql)
+	if cfg.Playground {
+		r.Handle("/playground", playground.Handler("smplat GraphQL", "/graphql"))
+	}
+
+	r.Get("/healthz", rest.Health(cfg.Environment, cfg.Version))
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/healthz", rest.HealthV1())
+		r.Method("GET", "/products", api.ListProducts())
+		r.Method("GET", "/products/{slug}", api.GetProduct())
+	})
+	return r
+}
