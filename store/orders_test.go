@@ -16,7 +16,7 @@ import (
 )
 
 // product is a product inserted by insertProduct, its parts by name.
-type product struct {
+type orderProduct struct {
 	ID, Slug string
 	Option   map[string]string // "scale" → id
 	AddOn    map[string]string // "creative" → id
@@ -32,14 +32,14 @@ type productOpts struct {
 
 // insertProduct writes the seed-shaped product of SPEC §11 under slug with
 // plain SQL (the seed command is another package's business).
-func insertProduct(t testing.TB, db *sqlx.DB, slug string, opts ...func(*productOpts)) product {
+func insertOrderProduct(t testing.TB, db *sqlx.DB, slug string, opts ...func(*productOpts)) orderProduct {
 	t.Helper()
 	o := productOpts{status: "active", currency: "EUR", base: "99.00"}
 	for _, f := range opts {
 		f(&o)
 	}
 	ctx := context.Background()
-	p := product{Slug: slug, Option: map[string]string{}, AddOn: map[string]string{}, Field: map[string]string{}, Plan: map[string]string{}}
+	p := orderProduct{Slug: slug, Option: map[string]string{}, AddOn: map[string]string{}, Field: map[string]string{}, Plan: map[string]string{}}
 	get := func(dst *string, q string, args ...any) {
 		t.Helper()
 		if err := db.GetContext(ctx, dst, q, args...); err != nil {
@@ -98,8 +98,8 @@ func insertProduct(t testing.TB, db *sqlx.DB, slug string, opts ...func(*product
 		mult, delta       *string
 	}{
 		{"one-time", "One-time sprint", "one_time", nil, nil},
-		{"quarterly", "Quarterly partnership", "quarterly", strp("2.6"), strp("-150")},
-		{"annual", "Annual growth retainer", "annual", strp("9.5"), strp("-600")},
+		{"quarterly", "Quarterly partnership", "quarterly", strRef("2.6"), strRef("-150")},
+		{"annual", "Annual growth retainer", "annual", strRef("9.5"), strRef("-600")},
 	} {
 		var id string
 		get(&id, `INSERT INTO product_subscription_plans (product_id, label, billing_cycle, price_multiplier,
@@ -111,11 +111,11 @@ func insertProduct(t testing.TB, db *sqlx.DB, slug string, opts ...func(*product
 }
 
 // fields fills the product's required custom fields.
-func (p product) fields() []store.CustomFieldValue {
+func (p orderProduct) fields() []store.CustomFieldValue {
 	return []store.CustomFieldValue{{FieldID: p.Field["handle"], Value: "@brand"}, {FieldID: p.Field["objective"], Value: "Launch"}}
 }
 
-func (p product) ids(m map[string]string, keys ...string) []string {
+func (p orderProduct) ids(m map[string]string, keys ...string) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = m[k]
@@ -124,13 +124,13 @@ func (p product) ids(m map[string]string, keys ...string) []string {
 }
 
 // simpleOrder is a one-line order of the defaults.
-func simpleOrder(p product) store.CreateOrderInput {
+func defaultsOrder(p orderProduct) store.CreateOrderInput {
 	return store.CreateOrderInput{Actor: "checkout", Items: []store.OrderItemInput{{
 		ProductSlug: &p.Slug, Quantity: 1, Configuration: store.Configuration{CustomFields: p.fields()},
 	}}}
 }
 
-func countRows(t testing.TB, db *sqlx.DB, table string) int {
+func countTableRows(t testing.TB, db *sqlx.DB, table string) int {
 	t.Helper()
 	var n int
 	if err := db.Get(&n, `SELECT count(*) FROM `+table); err != nil {
@@ -144,7 +144,7 @@ func TestCreateOrderReadBack(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
+	p := insertOrderProduct(t, db, "instagram-growth")
 	user := "7d9f1c3e-0000-4000-8000-000000000001"
 	email := "buyer@example.com"
 	notes := "rush"
@@ -152,12 +152,12 @@ func TestCreateOrderReadBack(t *testing.T) {
 		Actor: "checkout", UserID: &user, CustomerEmail: &email, Notes: &notes, Prefix: "input",
 		Items: []store.OrderItemInput{
 			{ProductSlug: &p.Slug, Quantity: 2, Configuration: store.Configuration{
-				OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strp(p.Plan["quarterly"]), CustomFields: p.fields(),
+				OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strRef(p.Plan["quarterly"]), CustomFields: p.fields(),
 			}},
 			{ProductID: &p.ID, Quantity: 1, Configuration: store.Configuration{
 				OptionIDs:          p.ids(p.Option, "dominance", "ugc", "influencer", "paid", "community"),
 				AddOnIDs:           p.ids(p.AddOn, "creative", "whitelist", "reporting"),
-				SubscriptionPlanID: strp(p.Plan["annual"]),
+				SubscriptionPlanID: strRef(p.Plan["annual"]),
 				CustomFields:       p.fields(),
 			}},
 		},
@@ -258,12 +258,12 @@ func TestCreateOrderErrors(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
-	draft := insertProduct(t, db, "draft-one", func(o *productOpts) { o.status = "draft" })
-	archived := insertProduct(t, db, "old-one", func(o *productOpts) { o.status = "archived" })
-	usd := insertProduct(t, db, "usd-one", func(o *productOpts) { o.currency = "USD" })
+	p := insertOrderProduct(t, db, "instagram-growth")
+	draft := insertOrderProduct(t, db, "draft-one", func(o *productOpts) { o.status = "draft" })
+	archived := insertOrderProduct(t, db, "old-one", func(o *productOpts) { o.status = "archived" })
+	usd := insertOrderProduct(t, db, "usd-one", func(o *productOpts) { o.currency = "USD" })
 	missing := "5b0c5a0e-0000-4000-8000-000000000000"
-	line := func(p product) store.OrderItemInput {
+	line := func(p orderProduct) store.OrderItemInput {
 		return store.OrderItemInput{ProductID: &p.ID, Quantity: 1, Configuration: store.Configuration{CustomFields: p.fields()}}
 	}
 	bad := "nope"
@@ -281,7 +281,7 @@ func TestCreateOrderErrors(t *testing.T) {
 			code: store.CodeNotFound, field: "items.1.productId", msg: "Product not found: " + missing},
 		{name: "malformed product id", in: store.CreateOrderInput{Items: []store.OrderItemInput{{ProductID: &bad, Quantity: 1}}},
 			code: store.CodeNotFound, field: "items.0.productId", msg: "Product not found: nope"},
-		{name: "unknown slug", in: store.CreateOrderInput{Prefix: "input", Items: []store.OrderItemInput{{ProductSlug: strp("ghost"), Quantity: 1}}},
+		{name: "unknown slug", in: store.CreateOrderInput{Prefix: "input", Items: []store.OrderItemInput{{ProductSlug: strRef("ghost"), Quantity: 1}}},
 			code: store.CodeNotFound, field: "input.items.0.productSlug", msg: "Product not found: ghost"},
 		{name: "draft product", in: store.CreateOrderInput{Items: []store.OrderItemInput{line(draft)}}, code: store.CodeBadUserInput, field: "items.0.productId", msg: "draft"},
 		{name: "archived product", in: store.CreateOrderInput{Items: []store.OrderItemInput{line(p), line(archived)}}, code: store.CodeBadUserInput, field: "items.1.productId", msg: "archived"},
@@ -295,12 +295,12 @@ func TestCreateOrderErrors(t *testing.T) {
 		{name: "bad user id", in: store.CreateOrderInput{UserID: &bad, Items: []store.OrderItemInput{line(p)}}, code: store.CodeBadUserInput, field: "userId"},
 		{name: "bad email", in: store.CreateOrderInput{CustomerEmail: &bad, Items: []store.OrderItemInput{line(p)}}, code: store.CodeBadUserInput, field: "customerEmail"},
 		{name: "tampered unit price", in: store.CreateOrderInput{Items: []store.OrderItemInput{{ProductID: &p.ID, Quantity: 2,
-			UnitPrice: decp("0.01"), TotalPrice: decp("0.02"),
-			Configuration: store.Configuration{OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strp(p.Plan["quarterly"]), CustomFields: p.fields()}}}},
+			UnitPrice: decRef("0.01"), TotalPrice: decRef("0.02"),
+			Configuration: store.Configuration{OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strRef(p.Plan["quarterly"]), CustomFields: p.fields()}}}},
 			code: store.CodePriceMismatch, field: "items.0.unitPrice", msg: "1277.40",
 			expect: map[string]any{"expected_unit_price": "1277.40", "expected_total_price": "2554.80"}},
 		{name: "tampered total price", in: store.CreateOrderInput{Items: []store.OrderItemInput{{ProductID: &p.ID, Quantity: 2,
-			UnitPrice: decp("99"), TotalPrice: decp("99"), Configuration: store.Configuration{CustomFields: p.fields()}}}},
+			UnitPrice: decRef("99"), TotalPrice: decRef("99"), Configuration: store.Configuration{CustomFields: p.fields()}}}},
 			code: store.CodePriceMismatch, field: "items.0.totalPrice",
 			expect: map[string]any{"expected_unit_price": "99.00", "expected_total_price": "198.00"}},
 	}
@@ -321,13 +321,13 @@ func TestCreateOrderErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := countRows(t, db, "orders"); n != 0 {
+	if n := countTableRows(t, db, "orders"); n != 0 {
 		t.Fatalf("%d orders written by failed calls", n)
 	}
 
 	// A client price equal to the server's (however written) is accepted.
 	it := line(p)
-	it.UnitPrice, it.TotalPrice = decp("99"), decp("99.000")
+	it.UnitPrice, it.TotalPrice = decRef("99"), decRef("99.000")
 	if _, _, err := s.CreateOrder(ctx, store.CreateOrderInput{Items: []store.OrderItemInput{it}}); err != nil {
 		t.Fatal(err)
 	}
@@ -338,13 +338,13 @@ func TestCreateOrderKeepsClientCart(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
+	p := insertOrderProduct(t, db, "instagram-growth")
 	sel := store.JSON(fmt.Sprintf(`{"options":[{"groupId":"g","optionId":%q}],"addOns":[],"subscriptionPlan":{"id":%q},"utm":"spring"}`,
 		p.Option["scale"], p.Plan["quarterly"]))
 	attrs := store.JSON(`{"customFields":[{"id":"x","value":"@brand"}],"referrer":"ig"}`)
 	_, items, err := s.CreateOrder(ctx, store.CreateOrderInput{Items: []store.OrderItemInput{{
-		ProductID: &p.ID, Quantity: 1, SelectedOptions: sel, Attributes: attrs, UnitPrice: decp("1277.4"),
-		Configuration: store.Configuration{OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strp(p.Plan["quarterly"]), CustomFields: p.fields()},
+		ProductID: &p.ID, Quantity: 1, SelectedOptions: sel, Attributes: attrs, UnitPrice: decRef("1277.4"),
+		Configuration: store.Configuration{OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strRef(p.Plan["quarterly"]), CustomFields: p.fields()},
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -362,8 +362,8 @@ func TestCreateOrderAllOrNothing(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
-	poison := insertProduct(t, db, "poison")
+	p := insertOrderProduct(t, db, "instagram-growth")
+	poison := insertOrderProduct(t, db, "poison")
 	if _, err := db.Exec(`UPDATE products SET title = 'Poison' WHERE id = $1`, poison.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -374,24 +374,24 @@ func TestCreateOrderAllOrNothing(t *testing.T) {
 		CREATE TRIGGER poison BEFORE INSERT ON order_items FOR EACH ROW EXECUTE FUNCTION poison();`); err != nil {
 		t.Fatal(err)
 	}
-	in := simpleOrder(p)
+	in := defaultsOrder(p)
 	in.Items = append(in.Items, in.Items[0], store.OrderItemInput{ProductID: &poison.ID, Quantity: 1,
 		Configuration: store.Configuration{CustomFields: poison.fields()}})
 	if _, _, err := s.CreateOrder(ctx, in); err == nil || !strings.Contains(err.Error(), "poisoned item") {
 		t.Fatalf("want the poisoned insert's error, got %v", err)
 	}
 	for _, table := range []string{"orders", "order_items", "order_status_events"} {
-		if n := countRows(t, db, table); n != 0 {
+		if n := countTableRows(t, db, table); n != 0 {
 			t.Errorf("%s has %d rows after a failed order", table, n)
 		}
 	}
 	// Validation failures in the last item leave nothing either.
-	in = simpleOrder(p)
+	in = defaultsOrder(p)
 	in.Items = append(in.Items, store.OrderItemInput{ProductID: &p.ID, Quantity: 1})
 	if _, _, err := s.CreateOrder(ctx, in); err == nil {
 		t.Fatal("want an error")
 	}
-	if n := countRows(t, db, "orders"); n != 0 {
+	if n := countTableRows(t, db, "orders"); n != 0 {
 		t.Errorf("orders has %d rows", n)
 	}
 }
@@ -401,16 +401,16 @@ func TestCreateOrderStatementCount(t *testing.T) {
 	ctx := context.Background()
 	db, counter := storetest.NewCounting(t)
 	s := store.New(db)
-	a := insertProduct(t, db, "a")
-	b := insertProduct(t, db, "b")
-	c := insertProduct(t, db, "c")
+	a := insertOrderProduct(t, db, "a")
+	b := insertOrderProduct(t, db, "b")
+	c := insertOrderProduct(t, db, "c")
 	counter.Reset()
-	if _, _, err := s.CreateOrder(ctx, simpleOrder(a)); err != nil {
+	if _, _, err := s.CreateOrder(ctx, defaultsOrder(a)); err != nil {
 		t.Fatal(err)
 	}
 	one := counter.Load()
-	in := simpleOrder(a)
-	in.Items = append(in.Items, simpleOrder(b).Items[0], store.OrderItemInput{ProductID: &c.ID, Quantity: 3,
+	in := defaultsOrder(a)
+	in.Items = append(in.Items, defaultsOrder(b).Items[0], store.OrderItemInput{ProductID: &c.ID, Quantity: 3,
 		Configuration: store.Configuration{CustomFields: c.fields()}})
 	counter.Reset()
 	if _, _, err := s.CreateOrder(ctx, in); err != nil {
@@ -432,14 +432,14 @@ func TestCreateOrderConcurrentNumbers(t *testing.T) {
 	db := storetest.New(t)
 	db.SetMaxOpenConns(16)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
+	p := insertOrderProduct(t, db, "instagram-growth")
 	const n = 200
 	numbers := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			o, _, err := s.CreateOrder(ctx, simpleOrder(p))
+			o, _, err := s.CreateOrder(ctx, defaultsOrder(p))
 			if err == nil {
 				numbers[i] = o.OrderNumber
 			}
@@ -468,12 +468,12 @@ func TestOrderListing(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
+	p := insertOrderProduct(t, db, "instagram-growth")
 	alice := "a11ce000-0000-4000-8000-000000000001"
 	bob := "b0b00000-0000-4000-8000-000000000002"
 	var made []*store.Order // oldest first
 	for i := range 7 {
-		in := simpleOrder(p)
+		in := defaultsOrder(p)
 		if i%2 == 0 {
 			in.UserID = &alice
 		} else {
@@ -562,8 +562,8 @@ func TestUpdateOrderStatus(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
-	o, _, err := s.CreateOrder(ctx, simpleOrder(p))
+	p := insertOrderProduct(t, db, "instagram-growth")
+	o, _, err := s.CreateOrder(ctx, defaultsOrder(p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,8 +607,8 @@ func TestOrderProgress(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.New(t)
 	s := store.New(db)
-	p := insertProduct(t, db, "instagram-growth")
-	in := simpleOrder(p)
+	p := insertOrderProduct(t, db, "instagram-growth")
+	in := defaultsOrder(p)
 	in.Items = append(in.Items, in.Items[0])
 	o, items, err := s.CreateOrder(ctx, in)
 	if err != nil {

@@ -10,12 +10,12 @@ import (
 	"github.com/smplat/smplat/store"
 )
 
-func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
-func decp(s string) *decimal.Decimal {
-	d := dec(s)
+func decOf(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+func decRef(s string) *decimal.Decimal {
+	d := decOf(s)
 	return &d
 }
-func strp(s string) *string { return &s }
+func strRef(s string) *string { return &s }
 
 // seedDetail is the instagram-growth product of SPEC §11, built in memory
 // with readable ids.
@@ -23,7 +23,7 @@ func seedDetail() *store.ProductDetail {
 	d := &store.ProductDetail{
 		Product: store.Product{
 			ID: "prod", Slug: "instagram-growth", Title: "Instagram Growth Service",
-			Category: "social_media", BasePrice: dec("99.00"), Currency: store.EUR, Status: store.ProductActive,
+			Category: "social_media", BasePrice: decOf("99.00"), Currency: store.EUR, Status: store.ProductActive,
 		},
 		OptionGroups: []store.OptionGroup{
 			{ID: "tier", Name: "Campaign tier", GroupType: store.GroupSingle, IsRequired: true, DisplayOrder: 0},
@@ -31,22 +31,22 @@ func seedDetail() *store.ProductDetail {
 		},
 		Options: map[string][]store.ProductOption{
 			"tier": {
-				{ID: "essentials", GroupID: "tier", Name: "Essentials (4-week sprint)", PriceDelta: dec("0"),
+				{ID: "essentials", GroupID: "tier", Name: "Essentials (4-week sprint)", PriceDelta: decOf("0"),
 					MetadataJSON: store.JSON(`{"recommended": true}`)},
-				{ID: "scale", GroupID: "tier", Name: "Scale (8-week program)", PriceDelta: dec("450.00"), DisplayOrder: 1},
-				{ID: "dominance", GroupID: "tier", Name: "Dominance (12-week takeover)", PriceDelta: dec("980.00"), DisplayOrder: 2},
+				{ID: "scale", GroupID: "tier", Name: "Scale (8-week program)", PriceDelta: decOf("450.00"), DisplayOrder: 1},
+				{ID: "dominance", GroupID: "tier", Name: "Dominance (12-week takeover)", PriceDelta: decOf("980.00"), DisplayOrder: 2},
 			},
 			"focus": {
-				{ID: "ugc", GroupID: "focus", Name: "UGC & reels production", PriceDelta: dec("180.00")},
-				{ID: "influencer", GroupID: "focus", Name: "Influencer collaborations", PriceDelta: dec("250.00"), DisplayOrder: 1},
-				{ID: "paid", GroupID: "focus", Name: "Paid spike amplification", PriceDelta: dec("320.00"), DisplayOrder: 2},
-				{ID: "community", GroupID: "focus", Name: "Community management", PriceDelta: dec("160.00"), DisplayOrder: 3},
+				{ID: "ugc", GroupID: "focus", Name: "UGC & reels production", PriceDelta: decOf("180.00")},
+				{ID: "influencer", GroupID: "focus", Name: "Influencer collaborations", PriceDelta: decOf("250.00"), DisplayOrder: 1},
+				{ID: "paid", GroupID: "focus", Name: "Paid spike amplification", PriceDelta: decOf("320.00"), DisplayOrder: 2},
+				{ID: "community", GroupID: "focus", Name: "Community management", PriceDelta: decOf("160.00"), DisplayOrder: 3},
 			},
 		},
 		AddOns: []store.AddOn{
-			{ID: "creative", Label: "Creative lab: 10 custom assets", PriceDelta: dec("420.00"), IsRecommended: true},
-			{ID: "whitelist", Label: "Influencer whitelist management", PriceDelta: dec("560.00"), DisplayOrder: 1},
-			{ID: "reporting", Label: "Executive-ready reporting pack", PriceDelta: dec("190.00"), DisplayOrder: 2},
+			{ID: "creative", Label: "Creative lab: 10 custom assets", PriceDelta: decOf("420.00"), IsRecommended: true},
+			{ID: "whitelist", Label: "Influencer whitelist management", PriceDelta: decOf("560.00"), DisplayOrder: 1},
+			{ID: "reporting", Label: "Executive-ready reporting pack", PriceDelta: decOf("190.00"), DisplayOrder: 2},
 		},
 		CustomFields: []store.CustomField{
 			{ID: "handle", Label: "Instagram handle", FieldType: store.FieldText, IsRequired: true},
@@ -56,9 +56,9 @@ func seedDetail() *store.ProductDetail {
 		SubscriptionPlans: []store.SubscriptionPlan{
 			{ID: "one-time", Label: "One-time sprint", BillingCycle: store.OneTime, IsDefault: true},
 			{ID: "quarterly", Label: "Quarterly partnership", BillingCycle: store.Quarterly,
-				PriceMultiplier: decp("2.6"), PriceDelta: decp("-150.00"), DisplayOrder: 1},
+				PriceMultiplier: decRef("2.6"), PriceDelta: decRef("-150.00"), DisplayOrder: 1},
 			{ID: "annual", Label: "Annual growth retainer", BillingCycle: store.Annual,
-				PriceMultiplier: decp("9.5"), PriceDelta: decp("-600.00"), DisplayOrder: 2},
+				PriceMultiplier: decRef("9.5"), PriceDelta: decRef("-600.00"), DisplayOrder: 2},
 		},
 	}
 	return d
@@ -91,13 +91,13 @@ func TestPriceSeedConfigurations(t *testing.T) {
 		},
 		{
 			name: "scale + quarterly", qty: 1,
-			cfg: store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strp("quarterly"), CustomFields: filled},
+			cfg: store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strRef("quarterly"), CustomFields: filled},
 			// (99 + 450) × 2.6 − 150
 			unit: "1277.40", total: "1277.40", subtotal: "549.00", options: []string{"scale"}, plan: "quarterly",
 		},
 		{
 			name: "scale + quarterly × 3", qty: 3,
-			cfg:  store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strp("quarterly"), CustomFields: filled},
+			cfg:  store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strRef("quarterly"), CustomFields: filled},
 			unit: "1277.40", total: "3832.20", subtotal: "549.00", options: []string{"scale"}, plan: "quarterly",
 		},
 		{
@@ -106,7 +106,7 @@ func TestPriceSeedConfigurations(t *testing.T) {
 				// given out of display order: the breakdown is in display order
 				OptionIDs:          []string{"community", "dominance", "ugc", "influencer", "paid"},
 				AddOnIDs:           []string{"reporting", "creative", "whitelist"},
-				SubscriptionPlanID: strp("annual"),
+				SubscriptionPlanID: strRef("annual"),
 				CustomFields:       append([]store.CustomFieldValue{{FieldID: "landing", Value: "https://example.com/x"}}, filled...),
 			},
 			// 99 + 980 + (180+250+320+160) + (420+560+190) = 3159; × 9.5 = 30010.5; − 600 = 29410.50
@@ -115,7 +115,7 @@ func TestPriceSeedConfigurations(t *testing.T) {
 		},
 		{
 			name: "explicit one-time plan reports no default", qty: 2,
-			cfg:  store.Configuration{OptionIDs: []string{"essentials"}, SubscriptionPlanID: strp("one-time"), CustomFields: filled},
+			cfg:  store.Configuration{OptionIDs: []string{"essentials"}, SubscriptionPlanID: strRef("one-time"), CustomFields: filled},
 			unit: "99.00", total: "198.00", subtotal: "99.00", options: []string{"essentials"}, plan: "one-time",
 		},
 		{
@@ -131,13 +131,13 @@ func TestPriceSeedConfigurations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !q.UnitPrice.Equal(dec(tt.unit)) || q.UnitPrice.StringFixed(2) != tt.unit {
+			if !q.UnitPrice.Equal(decOf(tt.unit)) || q.UnitPrice.StringFixed(2) != tt.unit {
 				t.Errorf("unit = %s, want %s", q.UnitPrice, tt.unit)
 			}
-			if !q.Total.Equal(dec(tt.total)) {
+			if !q.Total.Equal(decOf(tt.total)) {
 				t.Errorf("total = %s, want %s", q.Total, tt.total)
 			}
-			if !q.Breakdown.Subtotal.Equal(dec(tt.subtotal)) {
+			if !q.Breakdown.Subtotal.Equal(decOf(tt.subtotal)) {
 				t.Errorf("subtotal = %s, want %s", q.Breakdown.Subtotal, tt.subtotal)
 			}
 			var defaults []string
@@ -174,15 +174,15 @@ func TestPriceBreakdownAndSnapshotJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := q.Breakdown
-	if !b.BasePrice.Equal(dec("99")) || len(b.Options) != 2 || b.Options[0].GroupName != "Campaign tier" ||
-		!b.Options[1].PriceDelta.Equal(dec("320")) || len(b.AddOns) != 1 || b.AddOns[0].Label != "Creative lab: 10 custom assets" {
+	if !b.BasePrice.Equal(decOf("99")) || len(b.Options) != 2 || b.Options[0].GroupName != "Campaign tier" ||
+		!b.Options[1].PriceDelta.Equal(decOf("320")) || len(b.AddOns) != 1 || b.AddOns[0].Label != "Creative lab: 10 custom assets" {
 		t.Fatalf("breakdown = %+v", b)
 	}
 	if len(q.CustomFields) != 3 || q.CustomFields[2].Value != "http://shop.example" || q.CustomFields[0].Label != "Instagram handle" {
 		t.Fatalf("custom fields = %+v", q.CustomFields)
 	}
 	// 99 + 450 + 320 + 420 = 1289
-	if !q.UnitPrice.Equal(dec("1289")) {
+	if !q.UnitPrice.Equal(decOf("1289")) {
 		t.Fatalf("unit = %s", q.UnitPrice)
 	}
 	raw, err := json.Marshal(q)
@@ -203,9 +203,9 @@ func TestPriceBreakdownAndSnapshotJSON(t *testing.T) {
 func TestPriceRoundsHalfUp(t *testing.T) {
 	t.Parallel()
 	d := &store.ProductDetail{
-		Product: store.Product{ID: "p", Slug: "p", BasePrice: dec("10.03"), Currency: store.USD},
+		Product: store.Product{ID: "p", Slug: "p", BasePrice: decOf("10.03"), Currency: store.USD},
 		SubscriptionPlans: []store.SubscriptionPlan{
-			{ID: "x", Label: "x1.5", PriceMultiplier: decp("1.5")},
+			{ID: "x", Label: "x1.5", PriceMultiplier: decRef("1.5")},
 		},
 	}
 	// 10.03 × 1.5 = 15.045: half-up gives 15.05 (banker's rounding would give 15.04).
@@ -231,7 +231,7 @@ func TestPriceErrors(t *testing.T) {
 	t.Parallel()
 	negative := func() *store.ProductDetail {
 		d := seedDetail()
-		d.AddOns = append(d.AddOns, store.AddOn{ID: "rebate", Label: "Rebate", PriceDelta: dec("-200.00")})
+		d.AddOns = append(d.AddOns, store.AddOn{ID: "rebate", Label: "Rebate", PriceDelta: decOf("-200.00")})
 		return d
 	}
 	requiredMulti := func() *store.ProductDetail {
@@ -266,7 +266,7 @@ func TestPriceErrors(t *testing.T) {
 		{name: "required multiple group empty", detail: requiredMulti, cfg: store.Configuration{OptionIDs: []string{"scale"}, CustomFields: filled}, field: "configuration.optionIds", message: "at least one"},
 		{name: "unknown add-on", cfg: store.Configuration{AddOnIDs: []string{"creative", "scale"}, CustomFields: filled}, field: "configuration.addOnIds.1"},
 		{name: "duplicate add-on", cfg: store.Configuration{AddOnIDs: []string{"creative", "creative"}, CustomFields: filled}, field: "configuration.addOnIds.1"},
-		{name: "unknown plan", cfg: store.Configuration{SubscriptionPlanID: strp("weekly"), CustomFields: filled}, field: "configuration.subscriptionPlanId"},
+		{name: "unknown plan", cfg: store.Configuration{SubscriptionPlanID: strRef("weekly"), CustomFields: filled}, field: "configuration.subscriptionPlanId"},
 		{name: "required field missing", cfg: store.Configuration{CustomFields: filled[:1]}, field: "configuration.customFields", message: "Primary campaign objective is required"},
 		{name: "required field blank", cfg: store.Configuration{CustomFields: []store.CustomFieldValue{{FieldID: "handle", Value: "  "}, filled[1]}}, field: "configuration.customFields.0.value"},
 		{name: "unknown field", cfg: store.Configuration{CustomFields: with(store.CustomFieldValue{FieldID: "shoe-size", Value: "42"})}, field: "configuration.customFields.2.fieldId"},
@@ -318,7 +318,7 @@ func TestPriceValidValues(t *testing.T) {
 
 func TestPricePreviewAllowsMissingRequiredFields(t *testing.T) {
 	t.Parallel()
-	q, err := store.PricePreview(seedDetail(), store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strp("quarterly")}, 1, "")
+	q, err := store.PricePreview(seedDetail(), store.Configuration{OptionIDs: []string{"scale"}, SubscriptionPlanID: strRef("quarterly")}, 1, "")
 	if err != nil || q.UnitPrice.StringFixed(2) != "1277.40" {
 		t.Fatalf("preview: %+v %v", q, err)
 	}
