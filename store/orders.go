@@ -206,6 +206,9 @@ type CreateOrderInput struct {
 	// "admin"); it defaults to "system".
 	Actor  string
 	Prefix string
+	// CartPaths reports field paths in the REST body's terms (CartPath):
+	// set it when the items were read with ConfigurationFromCart.
+	CartPaths bool
 }
 
 // OrderItemInput is one line: a product by id or slug (id wins when both
@@ -250,6 +253,9 @@ type pricedItem struct {
 func (s *Store) CreateOrder(ctx context.Context, in CreateOrderInput) (*Order, []OrderItem, error) {
 	lines, currency, err := s.priceOrder(ctx, in)
 	if err != nil {
+		if e, ok := AsError(err); ok && in.CartPaths && e.Field != "" {
+			e.Field = CartPath(e.Field)
+		}
 		return nil, nil, err
 	}
 	subtotal := decimal.Zero
@@ -749,4 +755,121 @@ func (s *Store) OrderProgress(ctx context.Context, id string) (*Progress, error)
 		p.ProgressPercentage = pct.InexactFloat64()
 	}
 	return &p, nil
+}
+
+// ConfigurationFromCart reads the storefront cart's shape that the REST
+// body carries (SPEC §5, compat): selected_options {options:[{groupId,
+// optionId}], addOns:[{id}], subscriptionPlan:{id}} and attributes
+// {customFields:[{id, value}]}. Other keys are ignored here (CreateOrder
+// stores both documents as given). Entries keep their order, so the i-th
+// option of the cart is configuration.optionIds.i (see CartPaths).
+// prefix is the item's path ("items.0"). Errors: BAD_USER_INPUT on the
+// offending cart path when a document or an entry has the wrong shape.
+func ConfigurationFromCart(selectedOptions, attributes JSON, prefix string) (Configuration, error) {
+	var cfg Configuration
+	if len(selectedOptions) > 0 && string(selectedOptions) != "null" {
+		var sel struct {
+			Options []struct {
+				OptionID *string `json:"optionId"`
+			} `json:"options"`
+			AddOns []struct {
+				ID *string `json:"id"`
+			} `json:"addOns"`
+			SubscriptionPlan *struct {
+				ID *string `json:"id"`
+			} `json:"subscriptionPlan"`
+		}
+		if err := json.Unmarshal(selectedOptions, &sel); err != nil {
+			return cfg, BadInput(fieldPath(prefix, "selected_options"), "must be {options:[{groupId, optionId}], addOns:[{id}], subscriptionPlan:{id}}")
+		}
+		for i, o := range sel.Options {
+			if o.OptionID == nil || *o.OptionID == "" {
+				return cfg, BadInput(fieldPath(prefix, "selected_options", "options", i, "optionId"), "is required")
+			}
+			cfg.OptionIDs = append(cfg.OptionIDs, *o.OptionID)
+		}
+		for i, a := range sel.AddOns {
+			if a.ID == nil || *a.ID == "" {
+				return cfg, BadInput(fieldPath(prefix, "selected_options", "addOns", i, "id"), "is required")
+			}
+			cfg.AddOnIDs = append(cfg.AddOnIDs, *a.ID)
+		}
+		if sp := sel.SubscriptionPlan; sp != nil && sp.ID != nil && *sp.ID != "" {
+			cfg.SubscriptionPlanID = sp.ID
+		}
+	}
+	if len(attributes) > 0 && string(attributes) != "null" {
+		var attrs struct {
+			CustomFields []struct {
+				ID    *string         `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"customFields"`
+		}
+		if err := json.Unmarshal(attributes, &attrs); err != nil {
+			return cfg, BadInput(fieldPath(prefix, "attributes"), "must be {customFields:[{id, value}]}")
+		}
+		for i, f := range attrs.CustomFields {
+			if f.ID == nil || *f.ID == "" {
+				return cfg, BadInput(fieldPath(prefix, "attributes", "customFields", i, "id"), "is required")
+			}
+			var value string
+			switch {
+			case len(f.Value) == 0 || string(f.Value) == "null":
+			case f.Value[0] == '"':
+				if err := json.Unmarshal(f.Value, &value); err != nil {
+					return cfg, BadInput(fieldPath(prefix, "attributes", "customFields", i, "value"), "must be a string")
+				}
+			case f.Value[0] == '{' || f.Value[0] == '[':
+				return cfg, BadInput(fieldPath(prefix, "attributes", "customFields", i, "value"), "must be a string")
+			default: // a number or boolean, as the old form sometimes sent
+				value = string(f.Value)
+			}
+			cfg.CustomFields = append(cfg.CustomFields, CustomFieldValue{FieldID: *f.ID, Value: value})
+		}
+	}
+	return cfg, nil
+}
+
+// cartPaths maps CreateOrder's field path segments to the REST body's.
+var cartPaths = []struct{ from, to string }{
+	{".configuration.optionIds.", ".selected_options.options."},
+	{".configuration.optionIds", ".selected_options.options"},
+	{".configuration.addOnIds.", ".selected_options.addOns."},
+	{".configuration.subscriptionPlanId", ".selected_options.subscriptionPlan.id"},
+	{".configuration.customFields.", ".attributes.customFields."},
+	{".configuration.customFields", ".attributes.customFields"},
+	{".configuration", ".selected_options"},
+	{".productId", ".product_id"},
+	{".productSlug", ".product_slug"},
+	{".unitPrice", ".unit_price"},
+	{".totalPrice", ".total_price"},
+}
+
+// CartPath rewrites a CreateOrder field path into the REST body's terms
+// ("items.0.configuration.optionIds.1" → "items.0.selected_options.options.1.optionId",
+// "userId" → "user_id"), for input built with ConfigurationFromCart.
+func CartPath(path string) string {
+	switch path {
+	case "userId":
+		return "user_id"
+	case "customerEmail":
+		return "customer_email"
+	}
+	p := "." + path
+	for _, m := range cartPaths {
+		if i := strings.Index(p, m.from); i >= 0 {
+			rest := p[i+len(m.from):]
+			p = p[:i] + m.to + rest
+			// an index of options/add-ons names the entry's id key
+			if strings.HasSuffix(m.from, "optionIds.") && !strings.Contains(rest, ".") {
+				p += ".optionId"
+			} else if strings.HasSuffix(m.from, "addOnIds.") && !strings.Contains(rest, ".") {
+				p += ".id"
+			} else if strings.HasSuffix(m.from, "customFields.") && strings.HasSuffix(p, ".fieldId") {
+				p = strings.TrimSuffix(p, ".fieldId") + ".id"
+			}
+			break
+		}
+	}
+	return strings.TrimPrefix(p, ".")
 }

@@ -647,3 +647,72 @@ func TestOrderProgress(t *testing.T) {
 		t.Fatal("progress of a malformed id")
 	}
 }
+
+func TestConfigurationFromCart(t *testing.T) {
+	t.Parallel()
+	cfg, err := store.ConfigurationFromCart(
+		store.JSON(`{"options":[{"groupId":"g","optionId":"o1"},{"groupId":"g2","optionId":"o2"}],"addOns":[{"id":"a1"}],"subscriptionPlan":{"id":"p1"},"extra":1}`),
+		store.JSON(`{"customFields":[{"id":"f1","value":"@x"},{"id":"f2","value":42},{"id":"f3","value":null}],"utm":"x"}`), "items.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.OptionIDs, ",") != "o1,o2" || strings.Join(cfg.AddOnIDs, ",") != "a1" || *cfg.SubscriptionPlanID != "p1" ||
+		len(cfg.CustomFields) != 3 || cfg.CustomFields[1].Value != "42" || cfg.CustomFields[2].Value != "" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if cfg, err := store.ConfigurationFromCart(nil, store.JSON("null"), "items.0"); err != nil || cfg.OptionIDs != nil || cfg.SubscriptionPlanID != nil {
+		t.Fatalf("empty cart: %+v %v", cfg, err)
+	}
+	for _, tc := range []struct{ sel, attrs, field string }{
+		{`[1]`, ``, "items.0.selected_options"},
+		{`{"options":[{"groupId":"g"}]}`, ``, "items.0.selected_options.options.0.optionId"},
+		{`{"addOns":[{}]}`, ``, "items.0.selected_options.addOns.0.id"},
+		{``, `{"customFields":{}}`, "items.0.attributes"},
+		{``, `{"customFields":[{"value":"x"}]}`, "items.0.attributes.customFields.0.id"},
+		{``, `{"customFields":[{"id":"f","value":{"a":1}}]}`, "items.0.attributes.customFields.0.value"},
+	} {
+		_, err := store.ConfigurationFromCart(store.JSON(tc.sel), store.JSON(tc.attrs), "items.0")
+		if e, ok := store.AsError(err); !ok || e.Code != store.CodeBadUserInput || e.Field != tc.field {
+			t.Errorf("%s %s: got %v, want %s", tc.sel, tc.attrs, err, tc.field)
+		}
+	}
+	for in, want := range map[string]string{
+		"items.0.configuration.optionIds.1":            "items.0.selected_options.options.1.optionId",
+		"items.0.configuration.optionIds":              "items.0.selected_options.options",
+		"items.2.configuration.addOnIds.0":             "items.2.selected_options.addOns.0.id",
+		"items.0.configuration.subscriptionPlanId":     "items.0.selected_options.subscriptionPlan.id",
+		"items.0.configuration.customFields.3.fieldId": "items.0.attributes.customFields.3.id",
+		"items.0.configuration.customFields.3.value":   "items.0.attributes.customFields.3.value",
+		"items.0.configuration.customFields":           "items.0.attributes.customFields",
+		"items.0.configuration":                        "items.0.selected_options",
+		"items.1.productId":                            "items.1.product_id",
+		"items.1.unitPrice":                            "items.1.unit_price",
+		"items.1.quantity":                             "items.1.quantity",
+		"userId":                                       "user_id",
+		"items":                                        "items",
+	} {
+		if got := store.CartPath(in); got != want {
+			t.Errorf("CartPath(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestCreateOrderFromCartReportsCartPaths(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.New(t)
+	s := store.New(db)
+	p := insertOrderProduct(t, db, "instagram-growth")
+	sel := store.JSON(fmt.Sprintf(`{"options":[{"optionId":%q},{"optionId":%q}]}`, p.Option["scale"], p.Option["dominance"]))
+	attrs := store.JSON(fmt.Sprintf(`{"customFields":[{"id":%q,"value":"@b"},{"id":%q,"value":"Launch"}]}`, p.Field["handle"], p.Field["objective"]))
+	cfg, err := store.ConfigurationFromCart(sel, attrs, "items.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.CreateOrder(ctx, store.CreateOrderInput{CartPaths: true, Items: []store.OrderItemInput{{
+		ProductID: &p.ID, Quantity: 1, Configuration: cfg, SelectedOptions: sel, Attributes: attrs,
+	}}})
+	if e, ok := store.AsError(err); !ok || e.Field != "items.0.selected_options.options.1.optionId" {
+		t.Fatalf("got %v", err)
+	}
+}
