@@ -873,3 +873,26 @@ func CartPath(path string) string {
 	}
 	return strings.TrimPrefix(p, ".")
 }
+
+// QuoteProduct prices a configuration of the product with the slug for the
+// public quote query: the same Price the order uses, so preview and order
+// agree to the cent, except that required custom fields may still be empty
+// (PricePreview: the configurator quotes while the buyer types; createOrder
+// enforces them). Paths are relative to the query's arguments
+// ("configuration.optionIds.1", "quantity"). Errors: NOT_FOUND "Product not
+// found" on productSlug; BAD_USER_INPUT on productSlug for a draft or
+// archived product, and every Price error.
+func (s *Store) QuoteProduct(ctx context.Context, slug string, cfg Configuration, quantity int) (*Quote, error) {
+	_, bySlug, err := productDetails(ctx, s.db, nil, []string{slug})
+	if err != nil {
+		return nil, err
+	}
+	p := bySlug[slug]
+	if p == nil {
+		return nil, &Error{Code: CodeNotFound, Field: "productSlug", Message: "Product not found"}
+	}
+	if p.Status != ProductActive {
+		return nil, BadInput("productSlug", "product %s is %s and cannot be ordered", p.Slug, p.Status)
+	}
+	return PricePreview(p, cfg, quantity, "")
+}

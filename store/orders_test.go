@@ -716,3 +716,44 @@ func TestCreateOrderFromCartReportsCartPaths(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestQuoteProductAgreesWithOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.New(t)
+	s := store.New(db)
+	p := insertOrderProduct(t, db, "instagram-growth")
+	insertOrderProduct(t, db, "drafty", func(o *productOpts) { o.status = "draft" })
+	cfgs := []store.Configuration{
+		{},
+		{OptionIDs: p.ids(p.Option, "scale"), SubscriptionPlanID: strRef(p.Plan["quarterly"])},
+		{OptionIDs: p.ids(p.Option, "dominance", "ugc", "influencer", "paid", "community"),
+			AddOnIDs: p.ids(p.AddOn, "creative", "whitelist", "reporting"), SubscriptionPlanID: strRef(p.Plan["annual"])},
+	}
+	for i, cfg := range cfgs {
+		q, err := s.QuoteProduct(ctx, p.Slug, cfg, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.CustomFields = p.fields()
+		o, items, err := s.CreateOrder(ctx, store.CreateOrderInput{Items: []store.OrderItemInput{{ProductSlug: &p.Slug, Quantity: 3, Configuration: cfg}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !q.UnitPrice.Equal(items[0].UnitPrice) || !q.Total.Equal(o.Total) {
+			t.Errorf("config %d: quote %s/%s, order %s/%s", i, q.UnitPrice, q.Total, items[0].UnitPrice, o.Total)
+		}
+	}
+	_, err := s.QuoteProduct(ctx, "ghost", store.Configuration{}, 1)
+	if e, ok := store.AsError(err); !ok || e.Code != store.CodeNotFound || e.Field != "productSlug" {
+		t.Fatalf("ghost: %v", err)
+	}
+	_, err = s.QuoteProduct(ctx, "drafty", store.Configuration{}, 1)
+	if e, ok := store.AsError(err); !ok || e.Code != store.CodeBadUserInput || e.Field != "productSlug" {
+		t.Fatalf("draft: %v", err)
+	}
+	_, err = s.QuoteProduct(ctx, p.Slug, store.Configuration{OptionIDs: []string{"x"}}, 1)
+	if e, ok := store.AsError(err); !ok || e.Field != "configuration.optionIds.0" {
+		t.Fatalf("bad option: %v", err)
+	}
+}
