@@ -21,6 +21,8 @@ type Loaders struct {
 	addOns  *dataloadgen.Loader[string, []store.AddOn]
 	fields  *dataloadgen.Loader[string, []store.CustomField]
 	plans   *dataloadgen.Loader[string, []store.SubscriptionPlan]
+	items   *dataloadgen.Loader[string, []store.OrderItem]
+	events  *dataloadgen.Loader[string, []store.OrderStatusEvent]
 }
 
 // loaderWait is how long a loader collects keys before it queries. Root
@@ -35,6 +37,8 @@ func newLoaders(st *store.Store) *Loaders {
 		addOns:  newListLoader(st.AddOnsByProduct),
 		fields:  newListLoader(st.CustomFieldsByProduct),
 		plans:   newListLoader(st.PlansByProduct),
+		items:   newListLoader(st.ItemsByOrder),
+		events:  newListLoader(st.StatusEventsByOrder),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
 
+	"github.com/smplat/smplat/graph/model"
 	"github.com/smplat/smplat/graph/rest"
 )
 
@@ -15,6 +16,9 @@ import (
 func NewServer(cfg ServerConfig) http.Handler {
 	cfg.defaults()
 	api := &rest.API{Store: cfg.Store, Logger: cfg.Logger}
+	checkout := rest.RequireRole(cfg.Keys, model.RoleCheckout, cfg.Logger)
+	admin := rest.RequireRole(cfg.Keys, model.RoleAdmin, cfg.Logger)
+	idempotent := rest.Idempotent(cfg.Store, cfg.Logger)
 
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
@@ -41,6 +45,13 @@ func NewServer(cfg ServerConfig) http.Handler {
 		r.Get("/healthz", rest.HealthV1())
 		r.Method("GET", "/products", api.ListProducts())
 		r.Method("GET", "/products/{slug}", api.GetProduct())
+
+		r.With(checkout, idempotent).Method("POST", "/orders", api.CreateOrder())
+		r.With(admin).Method("GET", "/orders", api.ListOrders())
+		r.With(checkout).Method("GET", "/orders/user/{user_id}", api.UserOrders())
+		r.With(admin).Method("GET", "/orders/{id}", api.GetOrder())
+		r.With(admin).Method("PATCH", "/orders/{id}/status", api.UpdateOrderStatus())
+		r.With(checkout).Method("GET", "/orders/{id}/progress", api.OrderProgress())
 	})
 	return r
 }

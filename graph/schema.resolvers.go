@@ -12,9 +12,53 @@ import (
 	"github.com/smplat/smplat/store"
 )
 
+// CreateOrder is the resolver for the createOrder field.
+func (r *mutationResolver) CreateOrder(ctx context.Context, input model.CreateOrderInput, idempotencyKey *string) (*store.Order, error) {
+	id, err := r.idempotent(ctx, "createOrder", idempotencyKey, input, func() (string, error) {
+		order, _, err := r.Store.CreateOrder(ctx, orderInput(ctx, input))
+		if err != nil {
+			return "", err
+		}
+		return order.ID, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Store.FindOrder(ctx, id)
+}
+
+// UpdateOrderStatus is the resolver for the updateOrderStatus field.
+func (r *mutationResolver) UpdateOrderStatus(ctx context.Context, id string, status store.OrderStatus, note *string) (*store.Order, error) {
+	n := ""
+	if note != nil {
+		n = *note
+	}
+	return r.Store.UpdateOrderStatus(ctx, id, status, actor(ctx, model.RoleAdmin), n)
+}
+
 // Options is the resolver for the options field.
 func (r *optionGroupResolver) Options(ctx context.Context, obj *store.OptionGroup) ([]store.ProductOption, error) {
 	return loadersFrom(ctx).options.Load(ctx, obj.ID)
+}
+
+// Items is the resolver for the items field.
+func (r *orderResolver) Items(ctx context.Context, obj *store.Order) ([]store.OrderItem, error) {
+	return loadersFrom(ctx).items.Load(ctx, obj.ID)
+}
+
+// StatusHistory is the resolver for the statusHistory field.
+func (r *orderResolver) StatusHistory(ctx context.Context, obj *store.Order) ([]store.OrderStatusEvent, error) {
+	return loadersFrom(ctx).events.Load(ctx, obj.ID)
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *orderConnectionResolver) TotalCount(ctx context.Context, obj *model.OrderConnection) (int, error) {
+	return r.Store.CountOrders(ctx, obj.Filter)
+}
+
+// Configuration is the resolver for the configuration field.
+func (r *orderItemResolver) Configuration(ctx context.Context, obj *store.OrderItem) (*store.Quote, error) {
+	return obj.Snapshot()
 }
 
 // OptionGroups is the resolver for the optionGroups field.
@@ -57,24 +101,17 @@ func (r *queryResolver) Product(ctx context.Context, slug string) (*store.Produc
 
 // Products is the resolver for the products field.
 func (r *queryResolver) Products(ctx context.Context, filter *store.ProductFilter, first *int, after *string) (*model.ProductConnection, error) {
-	var cursor *store.Cursor
-	if after != nil && *after != "" {
-		c, err := store.DecodeCursor("after", *after)
-		if err != nil {
-			return nil, err
-		}
-		cursor = c
+	cursor, err := decodeAfter(after)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
 	}
 	var f store.ProductFilter
 	if filter != nil {
 		f = *filter
-	}
-	n := 20
-	if first != nil {
-		if *first < 0 {
-			return nil, store.BadInput("first", "must not be negative")
-		}
-		n = min(*first, store.MaxPageSize)
 	}
 	conn := &model.ProductConnection{Filter: f, PageInfo: &model.PageInfo{}, Nodes: []store.Product{}, Edges: []model.ProductEdge{}}
 	if n == 0 {
@@ -101,8 +138,82 @@ func (r *queryResolver) Products(ctx context.Context, filter *store.ProductFilte
 	return conn, nil
 }
 
+// Quote is the resolver for the quote field.
+func (r *queryResolver) Quote(ctx context.Context, productSlug string, quantity *int, configuration *store.Configuration) (*store.Quote, error) {
+	var cfg store.Configuration
+	if configuration != nil {
+		cfg = *configuration
+	}
+	qty := 1
+	if quantity != nil {
+		qty = *quantity
+	}
+	return r.Store.QuoteProduct(ctx, productSlug, cfg, qty)
+}
+
+// Order is the resolver for the order field.
+func (r *queryResolver) Order(ctx context.Context, id string) (*store.Order, error) {
+	o, err := r.Store.FindOrder(ctx, id)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	return o, err
+}
+
+// Orders is the resolver for the orders field.
+func (r *queryResolver) Orders(ctx context.Context, filter *store.OrderFilter, first *int, after *string) (*model.OrderConnection, error) {
+	cursor, err := decodeAfter(after)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	var f store.OrderFilter
+	if filter != nil {
+		f = *filter
+	}
+	conn := &model.OrderConnection{Filter: f, PageInfo: &model.PageInfo{}, Nodes: []store.Order{}, Edges: []model.OrderEdge{}}
+	if n == 0 {
+		return conn, nil
+	}
+	page, err := r.Store.FindOrders(ctx, f, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	conn.Nodes = page.Orders
+	conn.Edges = make([]model.OrderEdge, len(page.Orders))
+	for i := range page.Orders {
+		o := &page.Orders[i]
+		conn.Edges[i] = model.OrderEdge{Node: o, Cursor: o.Cursor().Encode()}
+	}
+	conn.PageInfo.HasNextPage = page.HasNextPage
+	if len(conn.Edges) > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[len(conn.Edges)-1].Cursor
+	}
+	return conn, nil
+}
+
+// OrderProgress is the resolver for the orderProgress field.
+func (r *queryResolver) OrderProgress(ctx context.Context, orderID string) (*store.Progress, error) {
+	return r.Store.OrderProgress(ctx, orderID)
+}
+
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // OptionGroup returns OptionGroupResolver implementation.
 func (r *Resolver) OptionGroup() OptionGroupResolver { return &optionGroupResolver{r} }
+
+// Order returns OrderResolver implementation.
+func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
+
+// OrderConnection returns OrderConnectionResolver implementation.
+func (r *Resolver) OrderConnection() OrderConnectionResolver { return &orderConnectionResolver{r} }
+
+// OrderItem returns OrderItemResolver implementation.
+func (r *Resolver) OrderItem() OrderItemResolver { return &orderItemResolver{r} }
 
 // Product returns ProductResolver implementation.
 func (r *Resolver) Product() ProductResolver { return &productResolver{r} }
@@ -116,7 +227,11 @@ func (r *Resolver) ProductConnection() ProductConnectionResolver {
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 type (
+	mutationResolver          struct{ *Resolver }
 	optionGroupResolver       struct{ *Resolver }
+	orderResolver             struct{ *Resolver }
+	orderConnectionResolver   struct{ *Resolver }
+	orderItemResolver         struct{ *Resolver }
 	productResolver           struct{ *Resolver }
 	productConnectionResolver struct{ *Resolver }
 	queryResolver             struct{ *Resolver }

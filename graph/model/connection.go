@@ -10,3 +10,11 @@ type ProductConnection struct {
 	PageInfo *PageInfo
 	Filter   store.ProductFilter
 }
+
+// OrderConnection is a page of orders; totalCount is computed lazily.
+type OrderConnection struct {
+	Edges    []OrderEdge
+	Nodes    []store.Order
+	PageInfo *PageInfo
+	Filter   store.OrderFilter
+}

@@ -6,6 +6,31 @@ import (
 	"github.com/smplat/smplat/store"
 )
 
+// A new order: one or more lines.
+type CreateOrderInput struct {
+	Items []OrderItemInput `json:"items"`
+	Notes *string          `json:"notes,omitempty"`
+	// The buyer's identity in the storefront (a UUID); there is no users table.
+	UserID        *string `json:"userId,omitempty"`
+	CustomerEmail *string `json:"customerEmail,omitempty"`
+}
+
+type Mutation struct {
+}
+
+type OrderEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *store.Order `json:"node"`
+}
+
+// One line: a product by slug or id, a quantity and a configuration.
+type OrderItemInput struct {
+	ProductSlug   *string              `json:"productSlug,omitempty"`
+	ProductID     *string              `json:"productId,omitempty"`
+	Quantity      *int                 `json:"quantity,omitempty"`
+	Configuration *store.Configuration `json:"configuration,omitempty"`
+}
+
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 	EndCursor   *string `json:"endCursor,omitempty"`
