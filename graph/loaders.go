@@ -16,13 +16,14 @@ import (
 // nesting level, never one per row. They live for one request only, so
 // nothing is shared between callers.
 type Loaders struct {
-	groups  *dataloadgen.Loader[string, []store.OptionGroup]
-	options *dataloadgen.Loader[string, []store.ProductOption]
-	addOns  *dataloadgen.Loader[string, []store.AddOn]
-	fields  *dataloadgen.Loader[string, []store.CustomField]
-	plans   *dataloadgen.Loader[string, []store.SubscriptionPlan]
-	items   *dataloadgen.Loader[string, []store.OrderItem]
-	events  *dataloadgen.Loader[string, []store.OrderStatusEvent]
+	groups   *dataloadgen.Loader[string, []store.OptionGroup]
+	options  *dataloadgen.Loader[string, []store.ProductOption]
+	addOns   *dataloadgen.Loader[string, []store.AddOn]
+	fields   *dataloadgen.Loader[string, []store.CustomField]
+	plans    *dataloadgen.Loader[string, []store.SubscriptionPlan]
+	items    *dataloadgen.Loader[string, []store.OrderItem]
+	events   *dataloadgen.Loader[string, []store.OrderStatusEvent]
+	payments *dataloadgen.Loader[string, []store.Payment]
 }
 
 // loaderWait is how long a loader collects keys before it queries. Root
@@ -32,13 +33,14 @@ const loaderWait = time.Millisecond
 
 func newLoaders(st *store.Store) *Loaders {
 	return &Loaders{
-		groups:  newListLoader(st.OptionGroupsByProduct),
-		options: newListLoader(st.OptionsByGroup),
-		addOns:  newListLoader(st.AddOnsByProduct),
-		fields:  newListLoader(st.CustomFieldsByProduct),
-		plans:   newListLoader(st.PlansByProduct),
-		items:   newListLoader(st.ItemsByOrder),
-		events:  newListLoader(st.StatusEventsByOrder),
+		groups:   newListLoader(st.OptionGroupsByProduct),
+		options:  newListLoader(st.OptionsByGroup),
+		addOns:   newListLoader(st.AddOnsByProduct),
+		fields:   newListLoader(st.CustomFieldsByProduct),
+		plans:    newListLoader(st.PlansByProduct),
+		items:    newListLoader(st.ItemsByOrder),
+		events:   newListLoader(st.StatusEventsByOrder),
+		payments: newListLoader(st.FindPaymentsByOrder),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/smplat/smplat/graph/model"
 	"github.com/smplat/smplat/graph/rest"
+	"github.com/smplat/smplat/payments"
 )
 
 // NewServer assembles smplat's whole HTTP surface on one screen.
@@ -52,6 +53,12 @@ func NewServer(cfg ServerConfig) http.Handler {
 		r.With(admin).Method("GET", "/orders/{id}", api.GetOrder())
 		r.With(admin).Method("PATCH", "/orders/{id}/status", api.UpdateOrderStatus())
 		r.With(checkout).Method("GET", "/orders/{id}/progress", api.OrderProgress())
+
+		// The webhook is public: its Stripe-Signature is its authentication.
+		r.Method("POST", "/payments/webhooks/stripe", payments.WebhookHandler(cfg.Payments))
+		r.With(checkout).Method("POST", "/payments/checkout", payments.CheckoutHandler(cfg.Payments))
+		r.With(checkout).Method("GET", "/payments/status/{payment_id}", payments.StatusHandler(cfg.Payments))
+		r.With(checkout).Method("GET", "/payments/observability", payments.ObservabilityHandler(cfg.Payments))
 	})
 	return r
 }

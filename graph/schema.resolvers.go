@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/smplat/smplat/graph/model"
+	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 )
 
@@ -25,6 +26,15 @@ func (r *mutationResolver) CreateOrder(ctx context.Context, input model.CreateOr
 		return nil, err
 	}
 	return r.Store.FindOrder(ctx, id)
+}
+
+// CreateCheckoutSession is the resolver for the createCheckoutSession field.
+func (r *mutationResolver) CreateCheckoutSession(ctx context.Context, orderID string, successURL string, cancelURL string, customerEmail *string, idempotencyKey *string) (*payments.CheckoutResult, error) {
+	key := ""
+	if idempotencyKey != nil {
+		key = *idempotencyKey
+	}
+	return r.Payments.StartCheckout(ctx, orderID, successURL, cancelURL, customerEmail, key)
 }
 
 // UpdateOrderStatus is the resolver for the updateOrderStatus field.
@@ -49,6 +59,11 @@ func (r *orderResolver) Items(ctx context.Context, obj *store.Order) ([]store.Or
 // StatusHistory is the resolver for the statusHistory field.
 func (r *orderResolver) StatusHistory(ctx context.Context, obj *store.Order) ([]store.OrderStatusEvent, error) {
 	return loadersFrom(ctx).events.Load(ctx, obj.ID)
+}
+
+// Payments is the resolver for the payments field.
+func (r *orderResolver) Payments(ctx context.Context, obj *store.Order) ([]store.Payment, error) {
+	return loadersFrom(ctx).payments.Load(ctx, obj.ID)
 }
 
 // TotalCount is the resolver for the totalCount field.

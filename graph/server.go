@@ -17,6 +17,7 @@ import (
 
 	"github.com/smplat/smplat/graph/auth"
 	"github.com/smplat/smplat/graph/model"
+	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 )
 
@@ -27,6 +28,7 @@ type ServerConfig struct {
 	Keys        *auth.Keys
 	Environment string
 	Version     string
+	Payments    *payments.Service
 
 	Playground    bool
 	Introspection bool
@@ -69,6 +71,9 @@ func (c *ServerConfig) defaults() {
 	if c.Keys == nil {
 		c.Keys = auth.NewKeys(nil, nil)
 	}
+	if c.Payments == nil { // unconfigured: checkout is UNAVAILABLE, webhooks refused
+		c.Payments = payments.NewService(c.Store, payments.NewClient(payments.Config{Logger: c.Logger}), c.Logger)
+	}
 }
 
 // complexityRoot gives list fields their multipliers: `first` for pages, a
@@ -97,7 +102,7 @@ func complexityRoot() ComplexityRoot {
 // enabled, no field suggestions, and the error and panic presenters.
 func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 	cfg.defaults()
-	resolver := &Resolver{Store: cfg.Store, Logger: cfg.Logger}
+	resolver := &Resolver{Store: cfg.Store, Logger: cfg.Logger, Payments: cfg.Payments}
 	es := NewExecutableSchema(Config{
 		Resolvers:  resolver,
 		Directives: DirectiveRoot{HasRole: hasRole(cfg.Keys)},

@@ -22,6 +22,7 @@ import (
 	"github.com/smplat/smplat/graph"
 	"github.com/smplat/smplat/graph/auth"
 	"github.com/smplat/smplat/migrations"
+	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 )
 
@@ -206,8 +207,15 @@ func serve(ctx context.Context, cfg config, warnings, args []string, logger *slo
 			logger.Info("applied migrations", "count", n)
 		}
 	}
+	paymentsClient := payments.NewClient(payments.Config{
+		SecretKey:      cfg.StripeSecretKey,
+		WebhookSecrets: cfg.StripeWebhookSecrets,
+		APIBase:        cfg.StripeAPIBase,
+		Logger:         logger,
+	})
 	handler := graph.NewServer(graph.ServerConfig{
 		Store:         st,
+		Payments:      payments.NewService(st, paymentsClient, logger),
 		Logger:        logger,
 		Keys:          auth.NewKeys(cfg.CheckoutAPIKeys, cfg.AdminAPIKeys),
 		Environment:   cfg.Environment,
