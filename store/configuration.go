@@ -237,6 +237,9 @@ func atPath(err error, prefix string) error {
 		return err
 	}
 	c := *e
-	c.Field = joinField(prefix, c.Field)
+	c.Field = prefix
+	if e.Field != "" {
+		c.Field = prefix + "." + e.Field
+	}
 	return &c
 }
