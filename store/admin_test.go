@@ -857,3 +857,40 @@ func TestAdminReplaceConfigurationDatabaseFailure(t *testing.T) {
 		t.Fatalf("database changed:\n%s\n%s", before, after)
 	}
 }
+
+// TestAdminConcurrentDefaultPlans: admin writes to one product are
+// serialised by the product row lock, so concurrent "make me the default"
+// creates all succeed and leave exactly one default and distinct positions.
+func TestAdminConcurrentDefaultPlans(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewStore(t)
+	ctx := context.Background()
+	p := admCreateProduct(t, s, "race")
+	const n = 12
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := s.CreateSubscriptionPlan(ctx, p.ID, store.PlanInput{Label: "plan", IsDefault: true})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := s.ProductDetail(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, orders := 0, map[int]bool{}
+	for _, pl := range d.SubscriptionPlans {
+		if pl.IsDefault {
+			defaults++
+		}
+		orders[pl.DisplayOrder] = true
+	}
+	if len(d.SubscriptionPlans) != n || defaults != 1 || len(orders) != n {
+		t.Fatalf("%d plans, %d defaults, %d distinct positions", len(d.SubscriptionPlans), defaults, len(orders))
+	}
+}
