@@ -83,9 +83,34 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateCheckoutSession func(childComplexity int, orderID string, successURL string, cancelURL string, customerEmail *string, idempotencyKey *string) int
-		CreateOrder           func(childComplexity int, input model.CreateOrderInput, idempotencyKey *string) int
-		UpdateOrderStatus     func(childComplexity int, id string, status store.OrderStatus, note *string) int
+		CreateAddOn                 func(childComplexity int, productID string, input store.AddOnInput) int
+		CreateCheckoutSession       func(childComplexity int, orderID string, successURL string, cancelURL string, customerEmail *string, idempotencyKey *string) int
+		CreateCustomField           func(childComplexity int, productID string, input store.CustomFieldInput) int
+		CreateOption                func(childComplexity int, groupID string, input store.OptionInput) int
+		CreateOptionGroup           func(childComplexity int, productID string, input store.OptionGroupInput) int
+		CreateOrder                 func(childComplexity int, input model.CreateOrderInput, idempotencyKey *string) int
+		CreateProduct               func(childComplexity int, input store.ProductInput) int
+		CreateSubscriptionPlan      func(childComplexity int, productID string, input store.PlanInput) int
+		DeleteAddOn                 func(childComplexity int, id string) int
+		DeleteCustomField           func(childComplexity int, id string) int
+		DeleteOption                func(childComplexity int, id string) int
+		DeleteOptionGroup           func(childComplexity int, id string) int
+		DeleteProduct               func(childComplexity int, id string) int
+		DeleteSubscriptionPlan      func(childComplexity int, id string) int
+		ReorderAddOns               func(childComplexity int, productID string, ids []string) int
+		ReorderCustomFields         func(childComplexity int, productID string, ids []string) int
+		ReorderOptionGroups         func(childComplexity int, productID string, ids []string) int
+		ReorderOptions              func(childComplexity int, groupID string, ids []string) int
+		ReorderSubscriptionPlans    func(childComplexity int, productID string, ids []string) int
+		ReplaceProductConfiguration func(childComplexity int, productID string, configuration store.ConfigurationSpec) int
+		UpdateAddOn                 func(childComplexity int, id string, input model.UpdateAddOnInput) int
+		UpdateCustomField           func(childComplexity int, id string, input model.UpdateCustomFieldInput) int
+		UpdateFulfillmentConfig     func(childComplexity int, productID string, config store.JSON) int
+		UpdateOption                func(childComplexity int, id string, input model.UpdateOptionInput) int
+		UpdateOptionGroup           func(childComplexity int, id string, input model.UpdateOptionGroupInput) int
+		UpdateOrderStatus           func(childComplexity int, id string, status store.OrderStatus, note *string) int
+		UpdateProduct               func(childComplexity int, id string, input model.UpdateProductInput) int
+		UpdateSubscriptionPlan      func(childComplexity int, id string, input model.UpdateSubscriptionPlanInput) int
 	}
 
 	OptionGroup struct {
@@ -188,6 +213,7 @@ type ComplexityRoot struct {
 		Currency          func(childComplexity int) int
 		CustomFields      func(childComplexity int) int
 		Description       func(childComplexity int) int
+		FulfillmentConfig func(childComplexity int) int
 		ID                func(childComplexity int) int
 		OptionGroups      func(childComplexity int) int
 		Slug              func(childComplexity int) int
@@ -296,6 +322,31 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	CreateOrder(ctx context.Context, input model.CreateOrderInput, idempotencyKey *string) (*store.Order, error)
 	CreateCheckoutSession(ctx context.Context, orderID string, successURL string, cancelURL string, customerEmail *string, idempotencyKey *string) (*payments.CheckoutResult, error)
+	CreateProduct(ctx context.Context, input store.ProductInput) (*store.Product, error)
+	UpdateProduct(ctx context.Context, id string, input model.UpdateProductInput) (*store.Product, error)
+	DeleteProduct(ctx context.Context, id string) (string, error)
+	UpdateFulfillmentConfig(ctx context.Context, productID string, config store.JSON) (*store.Product, error)
+	ReplaceProductConfiguration(ctx context.Context, productID string, configuration store.ConfigurationSpec) (*store.Product, error)
+	CreateOptionGroup(ctx context.Context, productID string, input store.OptionGroupInput) (*store.OptionGroup, error)
+	UpdateOptionGroup(ctx context.Context, id string, input model.UpdateOptionGroupInput) (*store.OptionGroup, error)
+	DeleteOptionGroup(ctx context.Context, id string) (string, error)
+	ReorderOptionGroups(ctx context.Context, productID string, ids []string) ([]store.OptionGroup, error)
+	CreateOption(ctx context.Context, groupID string, input store.OptionInput) (*store.ProductOption, error)
+	UpdateOption(ctx context.Context, id string, input model.UpdateOptionInput) (*store.ProductOption, error)
+	DeleteOption(ctx context.Context, id string) (string, error)
+	ReorderOptions(ctx context.Context, groupID string, ids []string) ([]store.ProductOption, error)
+	CreateAddOn(ctx context.Context, productID string, input store.AddOnInput) (*store.AddOn, error)
+	UpdateAddOn(ctx context.Context, id string, input model.UpdateAddOnInput) (*store.AddOn, error)
+	DeleteAddOn(ctx context.Context, id string) (string, error)
+	ReorderAddOns(ctx context.Context, productID string, ids []string) ([]store.AddOn, error)
+	CreateCustomField(ctx context.Context, productID string, input store.CustomFieldInput) (*store.CustomField, error)
+	UpdateCustomField(ctx context.Context, id string, input model.UpdateCustomFieldInput) (*store.CustomField, error)
+	DeleteCustomField(ctx context.Context, id string) (string, error)
+	ReorderCustomFields(ctx context.Context, productID string, ids []string) ([]store.CustomField, error)
+	CreateSubscriptionPlan(ctx context.Context, productID string, input store.PlanInput) (*store.SubscriptionPlan, error)
+	UpdateSubscriptionPlan(ctx context.Context, id string, input model.UpdateSubscriptionPlanInput) (*store.SubscriptionPlan, error)
+	DeleteSubscriptionPlan(ctx context.Context, id string) (string, error)
+	ReorderSubscriptionPlans(ctx context.Context, productID string, ids []string) ([]store.SubscriptionPlan, error)
 	UpdateOrderStatus(ctx context.Context, id string, status store.OrderStatus, note *string) (*store.Order, error)
 }
 type OptionGroupResolver interface {
@@ -484,6 +535,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DefaultApplied.Label(childComplexity), true
 
+	case "Mutation.createAddOn":
+		if e.ComplexityRoot.Mutation.CreateAddOn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAddOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAddOn(childComplexity, args["productId"].(string), args["input"].(store.AddOnInput)), true
 	case "Mutation.createCheckoutSession":
 		if e.ComplexityRoot.Mutation.CreateCheckoutSession == nil {
 			break
@@ -495,6 +557,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCheckoutSession(childComplexity, args["orderId"].(string), args["successUrl"].(string), args["cancelUrl"].(string), args["customerEmail"].(*string), args["idempotencyKey"].(*string)), true
+	case "Mutation.createCustomField":
+		if e.ComplexityRoot.Mutation.CreateCustomField == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCustomField_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCustomField(childComplexity, args["productId"].(string), args["input"].(store.CustomFieldInput)), true
+	case "Mutation.createOption":
+		if e.ComplexityRoot.Mutation.CreateOption == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createOption_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateOption(childComplexity, args["groupId"].(string), args["input"].(store.OptionInput)), true
+	case "Mutation.createOptionGroup":
+		if e.ComplexityRoot.Mutation.CreateOptionGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createOptionGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateOptionGroup(childComplexity, args["productId"].(string), args["input"].(store.OptionGroupInput)), true
 	case "Mutation.createOrder":
 		if e.ComplexityRoot.Mutation.CreateOrder == nil {
 			break
@@ -506,6 +601,215 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateOrder(childComplexity, args["input"].(model.CreateOrderInput), args["idempotencyKey"].(*string)), true
+	case "Mutation.createProduct":
+		if e.ComplexityRoot.Mutation.CreateProduct == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createProduct_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateProduct(childComplexity, args["input"].(store.ProductInput)), true
+	case "Mutation.createSubscriptionPlan":
+		if e.ComplexityRoot.Mutation.CreateSubscriptionPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSubscriptionPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSubscriptionPlan(childComplexity, args["productId"].(string), args["input"].(store.PlanInput)), true
+	case "Mutation.deleteAddOn":
+		if e.ComplexityRoot.Mutation.DeleteAddOn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteAddOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAddOn(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteCustomField":
+		if e.ComplexityRoot.Mutation.DeleteCustomField == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteCustomField_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteCustomField(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteOption":
+		if e.ComplexityRoot.Mutation.DeleteOption == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteOption_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteOption(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteOptionGroup":
+		if e.ComplexityRoot.Mutation.DeleteOptionGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteOptionGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteOptionGroup(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteProduct":
+		if e.ComplexityRoot.Mutation.DeleteProduct == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteProduct_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteProduct(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteSubscriptionPlan":
+		if e.ComplexityRoot.Mutation.DeleteSubscriptionPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSubscriptionPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSubscriptionPlan(childComplexity, args["id"].(string)), true
+	case "Mutation.reorderAddOns":
+		if e.ComplexityRoot.Mutation.ReorderAddOns == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderAddOns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderAddOns(childComplexity, args["productId"].(string), args["ids"].([]string)), true
+	case "Mutation.reorderCustomFields":
+		if e.ComplexityRoot.Mutation.ReorderCustomFields == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderCustomFields_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderCustomFields(childComplexity, args["productId"].(string), args["ids"].([]string)), true
+	case "Mutation.reorderOptionGroups":
+		if e.ComplexityRoot.Mutation.ReorderOptionGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderOptionGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderOptionGroups(childComplexity, args["productId"].(string), args["ids"].([]string)), true
+	case "Mutation.reorderOptions":
+		if e.ComplexityRoot.Mutation.ReorderOptions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderOptions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderOptions(childComplexity, args["groupId"].(string), args["ids"].([]string)), true
+	case "Mutation.reorderSubscriptionPlans":
+		if e.ComplexityRoot.Mutation.ReorderSubscriptionPlans == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reorderSubscriptionPlans_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReorderSubscriptionPlans(childComplexity, args["productId"].(string), args["ids"].([]string)), true
+	case "Mutation.replaceProductConfiguration":
+		if e.ComplexityRoot.Mutation.ReplaceProductConfiguration == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_replaceProductConfiguration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReplaceProductConfiguration(childComplexity, args["productId"].(string), args["configuration"].(store.ConfigurationSpec)), true
+	case "Mutation.updateAddOn":
+		if e.ComplexityRoot.Mutation.UpdateAddOn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAddOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAddOn(childComplexity, args["id"].(string), args["input"].(model.UpdateAddOnInput)), true
+	case "Mutation.updateCustomField":
+		if e.ComplexityRoot.Mutation.UpdateCustomField == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCustomField_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCustomField(childComplexity, args["id"].(string), args["input"].(model.UpdateCustomFieldInput)), true
+	case "Mutation.updateFulfillmentConfig":
+		if e.ComplexityRoot.Mutation.UpdateFulfillmentConfig == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateFulfillmentConfig_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateFulfillmentConfig(childComplexity, args["productId"].(string), args["config"].(store.JSON)), true
+	case "Mutation.updateOption":
+		if e.ComplexityRoot.Mutation.UpdateOption == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateOption_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateOption(childComplexity, args["id"].(string), args["input"].(model.UpdateOptionInput)), true
+	case "Mutation.updateOptionGroup":
+		if e.ComplexityRoot.Mutation.UpdateOptionGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateOptionGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateOptionGroup(childComplexity, args["id"].(string), args["input"].(model.UpdateOptionGroupInput)), true
 	case "Mutation.updateOrderStatus":
 		if e.ComplexityRoot.Mutation.UpdateOrderStatus == nil {
 			break
@@ -517,6 +821,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateOrderStatus(childComplexity, args["id"].(string), args["status"].(store.OrderStatus), args["note"].(*string)), true
+	case "Mutation.updateProduct":
+		if e.ComplexityRoot.Mutation.UpdateProduct == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateProduct_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateProduct(childComplexity, args["id"].(string), args["input"].(model.UpdateProductInput)), true
+	case "Mutation.updateSubscriptionPlan":
+		if e.ComplexityRoot.Mutation.UpdateSubscriptionPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSubscriptionPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSubscriptionPlan(childComplexity, args["id"].(string), args["input"].(model.UpdateSubscriptionPlanInput)), true
 
 	case "OptionGroup.description":
 		if e.ComplexityRoot.OptionGroup.Description == nil {
@@ -959,6 +1285,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Product.Description(childComplexity), true
+	case "Product.fulfillmentConfig":
+		if e.ComplexityRoot.Product.FulfillmentConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Product.FulfillmentConfig(childComplexity), true
 	case "Product.id":
 		if e.ComplexityRoot.Product.ID == nil {
 			break
@@ -1400,12 +1732,30 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddOnConfigInput", ec.unmarshalInputAddOnConfigInput),
 			graphql.NewInputUnmarshaler("ConfigurationInput", ec.unmarshalInputConfigurationInput),
+			graphql.NewInputUnmarshaler("CreateAddOnInput", ec.unmarshalInputCreateAddOnInput),
+			graphql.NewInputUnmarshaler("CreateCustomFieldInput", ec.unmarshalInputCreateCustomFieldInput),
+			graphql.NewInputUnmarshaler("CreateOptionGroupInput", ec.unmarshalInputCreateOptionGroupInput),
+			graphql.NewInputUnmarshaler("CreateOptionInput", ec.unmarshalInputCreateOptionInput),
 			graphql.NewInputUnmarshaler("CreateOrderInput", ec.unmarshalInputCreateOrderInput),
+			graphql.NewInputUnmarshaler("CreateProductInput", ec.unmarshalInputCreateProductInput),
+			graphql.NewInputUnmarshaler("CreateSubscriptionPlanInput", ec.unmarshalInputCreateSubscriptionPlanInput),
+			graphql.NewInputUnmarshaler("CustomFieldConfigInput", ec.unmarshalInputCustomFieldConfigInput),
 			graphql.NewInputUnmarshaler("CustomFieldValueInput", ec.unmarshalInputCustomFieldValueInput),
+			graphql.NewInputUnmarshaler("OptionConfigInput", ec.unmarshalInputOptionConfigInput),
+			graphql.NewInputUnmarshaler("OptionGroupConfigInput", ec.unmarshalInputOptionGroupConfigInput),
 			graphql.NewInputUnmarshaler("OrderFilter", ec.unmarshalInputOrderFilter),
 			graphql.NewInputUnmarshaler("OrderItemInput", ec.unmarshalInputOrderItemInput),
+			graphql.NewInputUnmarshaler("ProductConfigurationInput", ec.unmarshalInputProductConfigurationInput),
 			graphql.NewInputUnmarshaler("ProductFilter", ec.unmarshalInputProductFilter),
+			graphql.NewInputUnmarshaler("SubscriptionPlanConfigInput", ec.unmarshalInputSubscriptionPlanConfigInput),
+			graphql.NewInputUnmarshaler("UpdateAddOnInput", ec.unmarshalInputUpdateAddOnInput),
+			graphql.NewInputUnmarshaler("UpdateCustomFieldInput", ec.unmarshalInputUpdateCustomFieldInput),
+			graphql.NewInputUnmarshaler("UpdateOptionGroupInput", ec.unmarshalInputUpdateOptionGroupInput),
+			graphql.NewInputUnmarshaler("UpdateOptionInput", ec.unmarshalInputUpdateOptionInput),
+			graphql.NewInputUnmarshaler("UpdateProductInput", ec.unmarshalInputUpdateProductInput),
+			graphql.NewInputUnmarshaler("UpdateSubscriptionPlanInput", ec.unmarshalInputUpdateSubscriptionPlanInput),
 		)
 	}
 	first := true
@@ -1504,6 +1854,9 @@ enum Role {
 "An exact decimal number serialised as a string, e.g. \"99.00\". Money always has two decimals."
 scalar Decimal
 
+"gqlgen: ` + "`" + `omittable` + "`" + ` tells an absent input field (left unchanged) from an explicit null (cleared)."
+directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
+
 "Any JSON value."
 scalar JSON
 
@@ -1558,6 +1911,59 @@ type Mutation {
   or has no items; PAYMENT_PROVIDER_ERROR when Stripe fails.
   """
   createCheckoutSession(orderId: ID!, successUrl: String!, cancelUrl: String!, customerEmail: String, idempotencyKey: String): CheckoutSession! @hasRole(role: CHECKOUT)
+
+  # --- Catalog administration (admin role). Every mutation is one
+  # transaction; bad input is BAD_USER_INPUT with ` + "`" + `extensions.field` + "`" + ` naming
+  # the input path, and nothing is written.
+
+  "Creates a product (DRAFT unless ` + "`" + `status` + "`" + ` says otherwise)."
+  createProduct(input: CreateProductInput!): Product! @hasRole(role: ADMIN)
+  "Changes the fields given; absent fields stay; ` + "`" + `description: null` + "`" + ` clears it."
+  updateProduct(id: ID!, input: UpdateProductInput!): Product! @hasRole(role: ADMIN)
+  "Deletes a product and its configuration. Past orders keep their items (productId becomes null). Returns the id."
+  deleteProduct(id: ID!): ID! @hasRole(role: ADMIN)
+  """
+  Sets the product's fulfillment configuration (SPEC §9: ` + "`" + `{"tasks": [...]}` + "`" + `
+  with known task types and execution kinds http, smm_panel, manual); null
+  removes it (one manual task per item).
+  """
+  updateFulfillmentConfig(productId: ID!, config: JSON): Product! @hasRole(role: ADMIN)
+  """
+  Replaces the product's whole configuration — groups with options, add-ons,
+  custom fields, plans, each list in display order — in one transaction. The
+  input has the shape the product query returns (without ids). Any error
+  leaves the old configuration untouched.
+  """
+  replaceProductConfiguration(productId: ID!, configuration: ProductConfigurationInput!): Product! @hasRole(role: ADMIN)
+
+  createOptionGroup(productId: ID!, input: CreateOptionGroupInput!): OptionGroup! @hasRole(role: ADMIN)
+  updateOptionGroup(id: ID!, input: UpdateOptionGroupInput!): OptionGroup! @hasRole(role: ADMIN)
+  "Deletes an option group with its options. Returns the id."
+  deleteOptionGroup(id: ID!): ID! @hasRole(role: ADMIN)
+  "Sets the display order of all of a product's option groups: ` + "`" + `ids` + "`" + ` lists each exactly once."
+  reorderOptionGroups(productId: ID!, ids: [ID!]!): [OptionGroup!]! @hasRole(role: ADMIN)
+
+  createOption(groupId: ID!, input: CreateOptionInput!): ProductOption! @hasRole(role: ADMIN)
+  updateOption(id: ID!, input: UpdateOptionInput!): ProductOption! @hasRole(role: ADMIN)
+  deleteOption(id: ID!): ID! @hasRole(role: ADMIN)
+  "Sets the display order of all of a group's options."
+  reorderOptions(groupId: ID!, ids: [ID!]!): [ProductOption!]! @hasRole(role: ADMIN)
+
+  createAddOn(productId: ID!, input: CreateAddOnInput!): AddOn! @hasRole(role: ADMIN)
+  updateAddOn(id: ID!, input: UpdateAddOnInput!): AddOn! @hasRole(role: ADMIN)
+  deleteAddOn(id: ID!): ID! @hasRole(role: ADMIN)
+  reorderAddOns(productId: ID!, ids: [ID!]!): [AddOn!]! @hasRole(role: ADMIN)
+
+  createCustomField(productId: ID!, input: CreateCustomFieldInput!): CustomField! @hasRole(role: ADMIN)
+  updateCustomField(id: ID!, input: UpdateCustomFieldInput!): CustomField! @hasRole(role: ADMIN)
+  deleteCustomField(id: ID!): ID! @hasRole(role: ADMIN)
+  reorderCustomFields(productId: ID!, ids: [ID!]!): [CustomField!]! @hasRole(role: ADMIN)
+
+  "Creates a plan; ` + "`" + `isDefault: true` + "`" + ` moves the product's default to it."
+  createSubscriptionPlan(productId: ID!, input: CreateSubscriptionPlanInput!): SubscriptionPlan! @hasRole(role: ADMIN)
+  updateSubscriptionPlan(id: ID!, input: UpdateSubscriptionPlanInput!): SubscriptionPlan! @hasRole(role: ADMIN)
+  deleteSubscriptionPlan(id: ID!): ID! @hasRole(role: ADMIN)
+  reorderSubscriptionPlans(productId: ID!, ids: [ID!]!): [SubscriptionPlan!]! @hasRole(role: ADMIN)
 
   "Sets an order's status by hand; the change is recorded in ` + "`" + `statusHistory` + "`" + `."
   updateOrderStatus(id: ID!, status: OrderStatus!, note: String): Order! @hasRole(role: ADMIN)
@@ -1834,6 +2240,8 @@ type Product {
   customFields: [CustomField!]!
   "Subscription plans in display order."
   subscriptionPlans: [SubscriptionPlan!]!
+  "How paid orders of this product are fulfilled (SPEC §9). Admin only."
+  fulfillmentConfig: JSON @hasRole(role: ADMIN)
 }
 
 "Whether a group takes one option (SINGLE) or any number (MULTIPLE)."
@@ -1944,6 +2352,176 @@ type ProductEdge {
 type PageInfo {
   hasNextPage: Boolean!
   endCursor: String
+}
+
+"A new product. Slugs are lowercase letters, digits and dashes."
+input CreateProductInput {
+  slug: String!
+  title: String!
+  description: String
+  category: String!
+  "Not negative, at most two decimals."
+  basePrice: Decimal!
+  "EUR when absent."
+  currency: Currency
+  "DRAFT when absent."
+  status: ProductStatus
+  fulfillmentConfig: JSON
+}
+
+"Fields to change; absent fields stay as they are."
+input UpdateProductInput {
+  slug: String
+  title: String
+  description: String @goField(omittable: true)
+  category: String
+  basePrice: Decimal
+  currency: Currency
+  status: ProductStatus
+  fulfillmentConfig: JSON @goField(omittable: true)
+}
+
+"A new option group; appended unless ` + "`" + `displayOrder` + "`" + ` places it."
+input CreateOptionGroupInput {
+  name: String!
+  description: String
+  "SINGLE when absent."
+  groupType: GroupType
+  isRequired: Boolean = false
+  metadataJson: JSON
+  displayOrder: Int
+}
+
+input UpdateOptionGroupInput {
+  name: String
+  description: String @goField(omittable: true)
+  groupType: GroupType
+  isRequired: Boolean
+  metadataJson: JSON @goField(omittable: true)
+  "Moves the group to this position."
+  displayOrder: Int
+}
+
+input CreateOptionInput {
+  name: String!
+  description: String
+  priceDelta: Decimal = "0"
+  "` + "`" + `{\"recommended\": true}` + "`" + ` marks the group's default."
+  metadataJson: JSON
+  displayOrder: Int
+}
+
+input UpdateOptionInput {
+  name: String
+  description: String @goField(omittable: true)
+  priceDelta: Decimal
+  metadataJson: JSON @goField(omittable: true)
+  displayOrder: Int
+}
+
+input CreateAddOnInput {
+  label: String!
+  description: String
+  priceDelta: Decimal = "0"
+  isRecommended: Boolean = false
+  displayOrder: Int
+}
+
+input UpdateAddOnInput {
+  label: String
+  description: String @goField(omittable: true)
+  priceDelta: Decimal
+  isRecommended: Boolean
+  displayOrder: Int
+}
+
+input CreateCustomFieldInput {
+  label: String!
+  "TEXT when absent."
+  fieldType: FieldType
+  placeholder: String
+  helpText: String
+  isRequired: Boolean = false
+  displayOrder: Int
+}
+
+input UpdateCustomFieldInput {
+  label: String
+  fieldType: FieldType
+  placeholder: String @goField(omittable: true)
+  helpText: String @goField(omittable: true)
+  isRequired: Boolean
+  displayOrder: Int
+}
+
+input CreateSubscriptionPlanInput {
+  label: String!
+  description: String
+  "ONE_TIME when absent."
+  billingCycle: BillingCycle
+  "Greater than zero."
+  priceMultiplier: Decimal
+  priceDelta: Decimal
+  isDefault: Boolean = false
+  displayOrder: Int
+}
+
+input UpdateSubscriptionPlanInput {
+  label: String
+  description: String @goField(omittable: true)
+  billingCycle: BillingCycle
+  priceMultiplier: Decimal @goField(omittable: true)
+  priceDelta: Decimal @goField(omittable: true)
+  isDefault: Boolean
+  displayOrder: Int
+}
+
+"A product's whole configuration, lists in display order."
+input ProductConfigurationInput {
+  optionGroups: [OptionGroupConfigInput!]!
+  addOns: [AddOnConfigInput!]!
+  customFields: [CustomFieldConfigInput!]!
+  subscriptionPlans: [SubscriptionPlanConfigInput!]!
+}
+
+input OptionGroupConfigInput {
+  name: String!
+  description: String
+  groupType: GroupType!
+  isRequired: Boolean!
+  metadataJson: JSON
+  options: [OptionConfigInput!]!
+}
+
+input OptionConfigInput {
+  name: String!
+  description: String
+  priceDelta: Decimal!
+  metadataJson: JSON
+}
+
+input AddOnConfigInput {
+  label: String!
+  description: String
+  priceDelta: Decimal!
+  isRecommended: Boolean!
+}
+
+input CustomFieldConfigInput {
+  label: String!
+  fieldType: FieldType!
+  placeholder: String
+  helpText: String
+  isRequired: Boolean!
+}
+
+input SubscriptionPlanConfigInput {
+  label: String!
+  description: String
+  billingCycle: BillingCycle!
+  priceMultiplier: Decimal
+  priceDelta: Decimal
+  isDefault: Boolean!
 }
 `, BuiltIn: false},
 }
@@ -2235,6 +2813,8 @@ func (ec *executionContext) childFields_Product(ctx context.Context, field graph
 		return ec.fieldContext_Product_customFields(ctx, field)
 	case "subscriptionPlans":
 		return ec.fieldContext_Product_subscriptionPlans(ctx, field)
+	case "fulfillmentConfig":
+		return ec.fieldContext_Product_fulfillmentConfig(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Product", field.Name)
 }
@@ -2533,6 +3113,28 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createAddOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (store.AddOnInput, error) {
+			return ec.unmarshalNCreateAddOnInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createCheckoutSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2579,6 +3181,72 @@ func (ec *executionContext) field_Mutation_createCheckoutSession_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createCustomField_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (store.CustomFieldInput, error) {
+			return ec.unmarshalNCreateCustomFieldInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createOptionGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (store.OptionGroupInput, error) {
+			return ec.unmarshalNCreateOptionGroupInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createOption_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "groupId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (store.OptionInput, error) {
+			return ec.unmarshalNCreateOptionInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2598,6 +3266,368 @@ func (ec *executionContext) field_Mutation_createOrder_args(ctx context.Context,
 		return nil, err
 	}
 	args["idempotencyKey"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (store.ProductInput, error) {
+			return ec.unmarshalNCreateProductInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createSubscriptionPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (store.PlanInput, error) {
+			return ec.unmarshalNCreateSubscriptionPlanInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐPlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteAddOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteCustomField_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteOptionGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteOption_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSubscriptionPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderAddOns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderCustomFields_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderOptionGroups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderOptions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "groupId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reorderSubscriptionPlans_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_replaceProductConfiguration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "configuration",
+		func(ctx context.Context, v any) (store.ConfigurationSpec, error) {
+			return ec.unmarshalNProductConfigurationInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐConfigurationSpec(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["configuration"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAddOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateAddOnInput, error) {
+			return ec.unmarshalNUpdateAddOnInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateAddOnInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateCustomField_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateCustomFieldInput, error) {
+			return ec.unmarshalNUpdateCustomFieldInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateCustomFieldInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateFulfillmentConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "productId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["productId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "config",
+		func(ctx context.Context, v any) (store.JSON, error) {
+			return ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["config"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateOptionGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateOptionGroupInput, error) {
+			return ec.unmarshalNUpdateOptionGroupInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateOptionGroupInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateOption_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateOptionInput, error) {
+			return ec.unmarshalNUpdateOptionInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateOptionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -2628,6 +3658,50 @@ func (ec *executionContext) field_Mutation_updateOrderStatus_args(ctx context.Co
 		return nil, err
 	}
 	args["note"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateProduct_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateProductInput, error) {
+			return ec.unmarshalNUpdateProductInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateProductInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSubscriptionPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateSubscriptionPlanInput, error) {
+			return ec.unmarshalNUpdateSubscriptionPlanInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateSubscriptionPlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -3475,6 +4549,1556 @@ func (ec *executionContext) fieldContext_Mutation_createCheckoutSession(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createCheckoutSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createProduct(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createProduct(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateProduct(ctx, fc.Args["input"].(store.ProductInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Product
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Product
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Product) graphql.Marshaler {
+			return ec.marshalNProduct2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProduct(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createProduct(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createProduct_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateProduct(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateProduct(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateProduct(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateProductInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Product
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Product
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Product) graphql.Marshaler {
+			return ec.marshalNProduct2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProduct(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateProduct(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateProduct_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteProduct(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteProduct(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteProduct(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteProduct(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteProduct_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateFulfillmentConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateFulfillmentConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateFulfillmentConfig(ctx, fc.Args["productId"].(string), fc.Args["config"].(store.JSON))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Product
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Product
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Product) graphql.Marshaler {
+			return ec.marshalNProduct2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProduct(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateFulfillmentConfig(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateFulfillmentConfig_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_replaceProductConfiguration(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_replaceProductConfiguration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReplaceProductConfiguration(ctx, fc.Args["productId"].(string), fc.Args["configuration"].(store.ConfigurationSpec))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Product
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Product
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Product) graphql.Marshaler {
+			return ec.marshalNProduct2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProduct(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_replaceProductConfiguration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Product(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_replaceProductConfiguration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createOptionGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createOptionGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateOptionGroup(ctx, fc.Args["productId"].(string), fc.Args["input"].(store.OptionGroupInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.OptionGroup
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.OptionGroup
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.OptionGroup) graphql.Marshaler {
+			return ec.marshalNOptionGroup2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createOptionGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OptionGroup(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createOptionGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateOptionGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateOptionGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateOptionGroup(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateOptionGroupInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.OptionGroup
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.OptionGroup
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.OptionGroup) graphql.Marshaler {
+			return ec.marshalNOptionGroup2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateOptionGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OptionGroup(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateOptionGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteOptionGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteOptionGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteOptionGroup(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteOptionGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteOptionGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderOptionGroups(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderOptionGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderOptionGroups(ctx, fc.Args["productId"].(string), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []store.OptionGroup
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []store.OptionGroup
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []store.OptionGroup) graphql.Marshaler {
+			return ec.marshalNOptionGroup2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderOptionGroups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OptionGroup(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderOptionGroups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createOption(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createOption(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateOption(ctx, fc.Args["groupId"].(string), fc.Args["input"].(store.OptionInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.ProductOption
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.ProductOption
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.ProductOption) graphql.Marshaler {
+			return ec.marshalNProductOption2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductOption(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createOption(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProductOption(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createOption_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateOption(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateOption(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateOption(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateOptionInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.ProductOption
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.ProductOption
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.ProductOption) graphql.Marshaler {
+			return ec.marshalNProductOption2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductOption(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateOption(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProductOption(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateOption_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteOption(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteOption(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteOption(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteOption(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteOption_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderOptions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderOptions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderOptions(ctx, fc.Args["groupId"].(string), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []store.ProductOption
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []store.ProductOption
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []store.ProductOption) graphql.Marshaler {
+			return ec.marshalNProductOption2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductOptionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderOptions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProductOption(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderOptions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAddOn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAddOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAddOn(ctx, fc.Args["productId"].(string), fc.Args["input"].(store.AddOnInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.AddOn
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.AddOn
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AddOn) graphql.Marshaler {
+			return ec.marshalNAddOn2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAddOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AddOn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAddOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAddOn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAddOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAddOn(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateAddOnInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.AddOn
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.AddOn
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AddOn) graphql.Marshaler {
+			return ec.marshalNAddOn2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAddOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AddOn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAddOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteAddOn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteAddOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteAddOn(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteAddOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteAddOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderAddOns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderAddOns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderAddOns(ctx, fc.Args["productId"].(string), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []store.AddOn
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []store.AddOn
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []store.AddOn) graphql.Marshaler {
+			return ec.marshalNAddOn2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderAddOns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AddOn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderAddOns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createCustomField(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createCustomField(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateCustomField(ctx, fc.Args["productId"].(string), fc.Args["input"].(store.CustomFieldInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.CustomField
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.CustomField
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.CustomField) graphql.Marshaler {
+			return ec.marshalNCustomField2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomField(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createCustomField(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomField(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createCustomField_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateCustomField(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateCustomField(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateCustomField(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateCustomFieldInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.CustomField
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.CustomField
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.CustomField) graphql.Marshaler {
+			return ec.marshalNCustomField2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomField(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateCustomField(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomField(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateCustomField_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteCustomField(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteCustomField(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteCustomField(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteCustomField(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteCustomField_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderCustomFields(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderCustomFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderCustomFields(ctx, fc.Args["productId"].(string), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []store.CustomField
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []store.CustomField
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []store.CustomField) graphql.Marshaler {
+			return ec.marshalNCustomField2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderCustomFields(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomField(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderCustomFields_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createSubscriptionPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSubscriptionPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSubscriptionPlan(ctx, fc.Args["productId"].(string), fc.Args["input"].(store.PlanInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.SubscriptionPlan
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.SubscriptionPlan
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.SubscriptionPlan) graphql.Marshaler {
+			return ec.marshalNSubscriptionPlan2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐSubscriptionPlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSubscriptionPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubscriptionPlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSubscriptionPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSubscriptionPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSubscriptionPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSubscriptionPlan(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateSubscriptionPlanInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.SubscriptionPlan
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.SubscriptionPlan
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.SubscriptionPlan) graphql.Marshaler {
+			return ec.marshalNSubscriptionPlan2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐSubscriptionPlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSubscriptionPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubscriptionPlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSubscriptionPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSubscriptionPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSubscriptionPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSubscriptionPlan(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSubscriptionPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSubscriptionPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reorderSubscriptionPlans(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reorderSubscriptionPlans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReorderSubscriptionPlans(ctx, fc.Args["productId"].(string), fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []store.SubscriptionPlan
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []store.SubscriptionPlan
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []store.SubscriptionPlan) graphql.Marshaler {
+			return ec.marshalNSubscriptionPlan2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐSubscriptionPlanᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reorderSubscriptionPlans(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubscriptionPlan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reorderSubscriptionPlans_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5475,6 +8099,47 @@ func (ec *executionContext) fieldContext_Product_subscriptionPlans(_ context.Con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Product_fulfillmentConfig(ctx context.Context, field graphql.CollectedField, obj *store.Product) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Product_fulfillmentConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfillmentConfig, nil
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal store.JSON
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal store.JSON
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v store.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Product_fulfillmentConfig(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Product", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _ProductConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProductConnection) (ret graphql.Marshaler) {
@@ -8230,6 +10895,69 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddOnConfigInput(ctx context.Context, obj any) (store.AddOnSpec, error) {
+	var it store.AddOnSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"label", "description", "priceDelta", "isRecommended"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "isRecommended":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRecommended"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRecommended = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddOnConfigInput unmarshals raw into the AddOnConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddOnConfigInput(ctx context.Context, raw any) (store.AddOnSpec, error) {
+	var out store.AddOnSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddOnConfigInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputConfigurationInput(ctx context.Context, obj any) (store.Configuration, error) {
 	var it store.Configuration
 	if obj == nil {
@@ -8290,6 +11018,319 @@ func (ec *executionContext) unmarshalInputConfigurationInput(ctx context.Context
 func UnmarshalConfigurationInput(ctx context.Context, raw any) (store.Configuration, error) {
 	var out store.Configuration
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConfigurationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateAddOnInput(ctx context.Context, obj any) (store.AddOnInput, error) {
+	var it store.AddOnInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["priceDelta"]; !present {
+		asMap["priceDelta"] = "0"
+	}
+	if _, present := asMap["isRecommended"]; !present {
+		asMap["isRecommended"] = false
+	}
+
+	fieldsInOrder := [...]string{"label", "description", "priceDelta", "isRecommended", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "isRecommended":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRecommended"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRecommended = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAddOnInput unmarshals raw into the CreateAddOnInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAddOnInput(ctx context.Context, raw any) (store.AddOnInput, error) {
+	var out store.AddOnInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAddOnInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateCustomFieldInput(ctx context.Context, obj any) (store.CustomFieldInput, error) {
+	var it store.CustomFieldInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["isRequired"]; !present {
+		asMap["isRequired"] = false
+	}
+
+	fieldsInOrder := [...]string{"label", "fieldType", "placeholder", "helpText", "isRequired", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "fieldType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fieldType"))
+			data, err := ec.unmarshalOFieldType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FieldType = data
+		case "placeholder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("placeholder"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Placeholder = data
+		case "helpText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("helpText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HelpText = data
+		case "isRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRequired"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRequired = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateCustomFieldInput unmarshals raw into the CreateCustomFieldInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateCustomFieldInput(ctx context.Context, raw any) (store.CustomFieldInput, error) {
+	var out store.CustomFieldInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateCustomFieldInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateOptionGroupInput(ctx context.Context, obj any) (store.OptionGroupInput, error) {
+	var it store.OptionGroupInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["isRequired"]; !present {
+		asMap["isRequired"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "groupType", "isRequired", "metadataJson", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "groupType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupType"))
+			data, err := ec.unmarshalOGroupType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupType = data
+		case "isRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRequired"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRequired = data
+		case "metadataJson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataJson"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataJSON = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateOptionGroupInput unmarshals raw into the CreateOptionGroupInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateOptionGroupInput(ctx context.Context, raw any) (store.OptionGroupInput, error) {
+	var out store.OptionGroupInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateOptionGroupInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateOptionInput(ctx context.Context, obj any) (store.OptionInput, error) {
+	var it store.OptionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["priceDelta"]; !present {
+		asMap["priceDelta"] = "0"
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "priceDelta", "metadataJson", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "metadataJson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataJson"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataJSON = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateOptionInput unmarshals raw into the CreateOptionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateOptionInput(ctx context.Context, raw any) (store.OptionInput, error) {
+	var out store.OptionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateOptionInput", raw, &out)
 	return out, err
 }
 
@@ -8356,6 +11397,255 @@ func UnmarshalCreateOrderInput(ctx context.Context, raw any) (model.CreateOrderI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateProductInput(ctx context.Context, obj any) (store.ProductInput, error) {
+	var it store.ProductInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug", "title", "description", "category", "basePrice", "currency", "status", "fulfillmentConfig"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "category":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("category"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Category = data
+		case "basePrice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("basePrice"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BasePrice = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOCurrency2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCurrency(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOProductStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "fulfillmentConfig":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentConfig"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentConfig = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateProductInput unmarshals raw into the CreateProductInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateProductInput(ctx context.Context, raw any) (store.ProductInput, error) {
+	var out store.ProductInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateProductInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateSubscriptionPlanInput(ctx context.Context, obj any) (store.PlanInput, error) {
+	var it store.PlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["isDefault"]; !present {
+		asMap["isDefault"] = false
+	}
+
+	fieldsInOrder := [...]string{"label", "description", "billingCycle", "priceMultiplier", "priceDelta", "isDefault", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "billingCycle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("billingCycle"))
+			data, err := ec.unmarshalOBillingCycle2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BillingCycle = data
+		case "priceMultiplier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceMultiplier"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceMultiplier = data
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSubscriptionPlanInput unmarshals raw into the CreateSubscriptionPlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSubscriptionPlanInput(ctx context.Context, raw any) (store.PlanInput, error) {
+	var out store.PlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSubscriptionPlanInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCustomFieldConfigInput(ctx context.Context, obj any) (store.CustomFieldSpec, error) {
+	var it store.CustomFieldSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"label", "fieldType", "placeholder", "helpText", "isRequired"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "fieldType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fieldType"))
+			data, err := ec.unmarshalNFieldType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FieldType = data
+		case "placeholder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("placeholder"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Placeholder = data
+		case "helpText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("helpText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HelpText = data
+		case "isRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRequired"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRequired = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCustomFieldConfigInput unmarshals raw into the CustomFieldConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCustomFieldConfigInput(ctx context.Context, raw any) (store.CustomFieldSpec, error) {
+	var out store.CustomFieldSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomFieldConfigInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCustomFieldValueInput(ctx context.Context, obj any) (store.CustomFieldValue, error) {
 	var it store.CustomFieldValue
 	if obj == nil {
@@ -8402,6 +11692,146 @@ func (ec *executionContext) unmarshalInputCustomFieldValueInput(ctx context.Cont
 func UnmarshalCustomFieldValueInput(ctx context.Context, raw any) (store.CustomFieldValue, error) {
 	var out store.CustomFieldValue
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomFieldValueInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputOptionConfigInput(ctx context.Context, obj any) (store.OptionSpec, error) {
+	var it store.OptionSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "priceDelta", "metadataJson"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "metadataJson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataJson"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataJSON = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOptionConfigInput unmarshals raw into the OptionConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOptionConfigInput(ctx context.Context, raw any) (store.OptionSpec, error) {
+	var out store.OptionSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OptionConfigInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputOptionGroupConfigInput(ctx context.Context, obj any) (store.OptionGroupSpec, error) {
+	var it store.OptionGroupSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "groupType", "isRequired", "metadataJson", "options"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "groupType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupType"))
+			data, err := ec.unmarshalNGroupType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupType = data
+		case "isRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRequired"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRequired = data
+		case "metadataJson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataJson"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataJSON = data
+		case "options":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("options"))
+			data, err := ec.unmarshalNOptionConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionSpecᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Options = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalOptionGroupConfigInput unmarshals raw into the OptionGroupConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalOptionGroupConfigInput(ctx context.Context, raw any) (store.OptionGroupSpec, error) {
+	var out store.OptionGroupSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "OptionGroupConfigInput", raw, &out)
 	return out, err
 }
 
@@ -8521,6 +11951,69 @@ func UnmarshalOrderItemInput(ctx context.Context, raw any) (model.OrderItemInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputProductConfigurationInput(ctx context.Context, obj any) (store.ConfigurationSpec, error) {
+	var it store.ConfigurationSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"optionGroups", "addOns", "customFields", "subscriptionPlans"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "optionGroups":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("optionGroups"))
+			data, err := ec.unmarshalNOptionGroupConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupSpecᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OptionGroups = data
+		case "addOns":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("addOns"))
+			data, err := ec.unmarshalNAddOnConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnSpecᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AddOns = data
+		case "customFields":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customFields"))
+			data, err := ec.unmarshalNCustomFieldConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldSpecᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomFields = data
+		case "subscriptionPlans":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subscriptionPlans"))
+			data, err := ec.unmarshalNSubscriptionPlanConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐPlanSpecᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubscriptionPlans = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProductConfigurationInput unmarshals raw into the ProductConfigurationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProductConfigurationInput(ctx context.Context, raw any) (store.ConfigurationSpec, error) {
+	var out store.ConfigurationSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProductConfigurationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputProductFilter(ctx context.Context, obj any) (store.ProductFilter, error) {
 	var it store.ProductFilter
 	if obj == nil {
@@ -8574,6 +12067,552 @@ func (ec *executionContext) unmarshalInputProductFilter(ctx context.Context, obj
 func UnmarshalProductFilter(ctx context.Context, raw any) (store.ProductFilter, error) {
 	var out store.ProductFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProductFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSubscriptionPlanConfigInput(ctx context.Context, obj any) (store.PlanSpec, error) {
+	var it store.PlanSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"label", "description", "billingCycle", "priceMultiplier", "priceDelta", "isDefault"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "billingCycle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("billingCycle"))
+			data, err := ec.unmarshalNBillingCycle2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BillingCycle = data
+		case "priceMultiplier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceMultiplier"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceMultiplier = data
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubscriptionPlanConfigInput unmarshals raw into the SubscriptionPlanConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubscriptionPlanConfigInput(ctx context.Context, raw any) (store.PlanSpec, error) {
+	var out store.PlanSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubscriptionPlanConfigInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateAddOnInput(ctx context.Context, obj any) (model.UpdateAddOnInput, error) {
+	var it model.UpdateAddOnInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"label", "description", "priceDelta", "isRecommended", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "isRecommended":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRecommended"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRecommended = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateAddOnInput unmarshals raw into the UpdateAddOnInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateAddOnInput(ctx context.Context, raw any) (model.UpdateAddOnInput, error) {
+	var out model.UpdateAddOnInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateAddOnInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateCustomFieldInput(ctx context.Context, obj any) (model.UpdateCustomFieldInput, error) {
+	var it model.UpdateCustomFieldInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"label", "fieldType", "placeholder", "helpText", "isRequired", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "fieldType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fieldType"))
+			data, err := ec.unmarshalOFieldType2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FieldType = data
+		case "placeholder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("placeholder"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Placeholder = graphql.OmittableOf(data)
+		case "helpText":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("helpText"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HelpText = graphql.OmittableOf(data)
+		case "isRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRequired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRequired = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateCustomFieldInput unmarshals raw into the UpdateCustomFieldInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateCustomFieldInput(ctx context.Context, raw any) (model.UpdateCustomFieldInput, error) {
+	var out model.UpdateCustomFieldInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateCustomFieldInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateOptionGroupInput(ctx context.Context, obj any) (model.UpdateOptionGroupInput, error) {
+	var it model.UpdateOptionGroupInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "groupType", "isRequired", "metadataJson", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "groupType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupType"))
+			data, err := ec.unmarshalOGroupType2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupType = data
+		case "isRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isRequired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsRequired = data
+		case "metadataJson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataJson"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataJSON = graphql.OmittableOf(data)
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateOptionGroupInput unmarshals raw into the UpdateOptionGroupInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateOptionGroupInput(ctx context.Context, raw any) (model.UpdateOptionGroupInput, error) {
+	var out model.UpdateOptionGroupInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateOptionGroupInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateOptionInput(ctx context.Context, obj any) (model.UpdateOptionInput, error) {
+	var it model.UpdateOptionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "priceDelta", "metadataJson", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = data
+		case "metadataJson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataJson"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataJSON = graphql.OmittableOf(data)
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateOptionInput unmarshals raw into the UpdateOptionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateOptionInput(ctx context.Context, raw any) (model.UpdateOptionInput, error) {
+	var out model.UpdateOptionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateOptionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateProductInput(ctx context.Context, obj any) (model.UpdateProductInput, error) {
+	var it model.UpdateProductInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"slug", "title", "description", "category", "basePrice", "currency", "status", "fulfillmentConfig"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "category":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("category"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Category = data
+		case "basePrice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("basePrice"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BasePrice = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOCurrency2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCurrency(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOProductStatus2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "fulfillmentConfig":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfillmentConfig"))
+			data, err := ec.unmarshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FulfillmentConfig = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateProductInput unmarshals raw into the UpdateProductInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateProductInput(ctx context.Context, raw any) (model.UpdateProductInput, error) {
+	var out model.UpdateProductInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateProductInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateSubscriptionPlanInput(ctx context.Context, obj any) (model.UpdateSubscriptionPlanInput, error) {
+	var it model.UpdateSubscriptionPlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"label", "description", "billingCycle", "priceMultiplier", "priceDelta", "isDefault", "displayOrder"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "billingCycle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("billingCycle"))
+			data, err := ec.unmarshalOBillingCycle2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BillingCycle = data
+		case "priceMultiplier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceMultiplier"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceMultiplier = graphql.OmittableOf(data)
+		case "priceDelta":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceDelta"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceDelta = graphql.OmittableOf(data)
+		case "isDefault":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isDefault"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsDefault = data
+		case "displayOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayOrder"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayOrder = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSubscriptionPlanInput unmarshals raw into the UpdateSubscriptionPlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSubscriptionPlanInput(ctx context.Context, raw any) (model.UpdateSubscriptionPlanInput, error) {
+	var out model.UpdateSubscriptionPlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSubscriptionPlanInput", raw, &out)
 	return out, err
 }
 
@@ -8836,6 +12875,181 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createCheckoutSession":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createCheckoutSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createProduct":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createProduct(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateProduct":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateProduct(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteProduct":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteProduct(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateFulfillmentConfig":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateFulfillmentConfig(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replaceProductConfiguration":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_replaceProductConfiguration(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createOptionGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createOptionGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateOptionGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateOptionGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteOptionGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteOptionGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderOptionGroups":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderOptionGroups(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createOption":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createOption(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateOption":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateOption(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteOption":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteOption(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderOptions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderOptions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAddOn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAddOn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateAddOn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAddOn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteAddOn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteAddOn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderAddOns":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderAddOns(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createCustomField":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createCustomField(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateCustomField":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateCustomField(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteCustomField":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteCustomField(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderCustomFields":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderCustomFields(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createSubscriptionPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSubscriptionPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSubscriptionPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSubscriptionPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSubscriptionPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSubscriptionPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reorderSubscriptionPlans":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reorderSubscriptionPlans(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -9532,6 +13746,11 @@ func (ec *executionContext) _Product(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Product_subscriptionPlans(ctx, field, obj)
 				})
+		case "fulfillmentConfig":
+			out.Values[i] = ec._Product_fulfillmentConfig(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10558,6 +14777,33 @@ func (ec *executionContext) marshalNAddOn2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋst
 	return ret
 }
 
+func (ec *executionContext) marshalNAddOn2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOn(ctx context.Context, sel ast.SelectionSet, v *store.AddOn) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AddOn!")
+		return graphql.Null
+	}
+	return ec._AddOn(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAddOnConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnSpec(ctx context.Context, v any) (store.AddOnSpec, error) {
+	res, err := ec.unmarshalInputAddOnConfigInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAddOnConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnSpecᚄ(ctx context.Context, v any) ([]store.AddOnSpec, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]store.AddOnSpec, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAddOnConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnSpec(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalNBillingCycle2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx context.Context, v any) (store.BillingCycle, error) {
 	var res store.BillingCycle
 	err := res.UnmarshalGQL(v)
@@ -10590,8 +14836,38 @@ func (ec *executionContext) marshalNCheckoutSession2ᚖgithubᚗcomᚋsmplatᚋs
 	return ec._CheckoutSession(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateAddOnInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐAddOnInput(ctx context.Context, v any) (store.AddOnInput, error) {
+	res, err := ec.unmarshalInputCreateAddOnInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateCustomFieldInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldInput(ctx context.Context, v any) (store.CustomFieldInput, error) {
+	res, err := ec.unmarshalInputCreateCustomFieldInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateOptionGroupInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupInput(ctx context.Context, v any) (store.OptionGroupInput, error) {
+	res, err := ec.unmarshalInputCreateOptionGroupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateOptionInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionInput(ctx context.Context, v any) (store.OptionInput, error) {
+	res, err := ec.unmarshalInputCreateOptionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateOrderInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐCreateOrderInput(ctx context.Context, v any) (model.CreateOrderInput, error) {
 	res, err := ec.unmarshalInputCreateOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateProductInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductInput(ctx context.Context, v any) (store.ProductInput, error) {
+	res, err := ec.unmarshalInputCreateProductInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateSubscriptionPlanInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐPlanInput(ctx context.Context, v any) (store.PlanInput, error) {
+	res, err := ec.unmarshalInputCreateSubscriptionPlanInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -10623,6 +14899,33 @@ func (ec *executionContext) marshalNCustomField2ᚕgithubᚗcomᚋsmplatᚋsmpla
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNCustomField2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomField(ctx context.Context, sel ast.SelectionSet, v *store.CustomField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CustomField!")
+		return graphql.Null
+	}
+	return ec._CustomField(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCustomFieldConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldSpec(ctx context.Context, v any) (store.CustomFieldSpec, error) {
+	res, err := ec.unmarshalInputCustomFieldConfigInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCustomFieldConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldSpecᚄ(ctx context.Context, v any) ([]store.CustomFieldSpec, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]store.CustomFieldSpec, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCustomFieldConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldSpec(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalNCustomFieldValueInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldValue(ctx context.Context, v any) (store.CustomFieldValue, error) {
@@ -10712,6 +15015,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10724,6 +15056,25 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNOptionConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionSpec(ctx context.Context, v any) (store.OptionSpec, error) {
+	res, err := ec.unmarshalInputOptionConfigInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNOptionConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionSpecᚄ(ctx context.Context, v any) ([]store.OptionSpec, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]store.OptionSpec, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNOptionConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionSpec(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNOptionGroup2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroup(ctx context.Context, sel ast.SelectionSet, v store.OptionGroup) graphql.Marshaler {
@@ -10744,6 +15095,33 @@ func (ec *executionContext) marshalNOptionGroup2ᚕgithubᚗcomᚋsmplatᚋsmpla
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNOptionGroup2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroup(ctx context.Context, sel ast.SelectionSet, v *store.OptionGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OptionGroup!")
+		return graphql.Null
+	}
+	return ec._OptionGroup(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOptionGroupConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupSpec(ctx context.Context, v any) (store.OptionGroupSpec, error) {
+	res, err := ec.unmarshalInputOptionGroupConfigInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNOptionGroupConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupSpecᚄ(ctx context.Context, v any) ([]store.OptionGroupSpec, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]store.OptionGroupSpec, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNOptionGroupConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionGroupSpec(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNOrder2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOrder(ctx context.Context, sel ast.SelectionSet, v store.Order) graphql.Marshaler {
@@ -10965,6 +15343,11 @@ func (ec *executionContext) marshalNProduct2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋ
 	return ec._Product(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNProductConfigurationInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐConfigurationSpec(ctx context.Context, v any) (store.ConfigurationSpec, error) {
+	res, err := ec.unmarshalInputProductConfigurationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNProductConnection2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐProductConnection(ctx context.Context, sel ast.SelectionSet, v *model.ProductConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ProductConnection!")
@@ -11011,6 +15394,14 @@ func (ec *executionContext) marshalNProductOption2ᚕgithubᚗcomᚋsmplatᚋsmp
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNProductOption2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductOption(ctx context.Context, sel ast.SelectionSet, v *store.ProductOption) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProductOption!")
+		return graphql.Null
+	}
+	return ec._ProductOption(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNProductStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductStatus(ctx context.Context, v any) (store.ProductStatus, error) {
@@ -11139,6 +15530,33 @@ func (ec *executionContext) marshalNSubscriptionPlan2ᚕgithubᚗcomᚋsmplatᚋ
 	return ret
 }
 
+func (ec *executionContext) marshalNSubscriptionPlan2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐSubscriptionPlan(ctx context.Context, sel ast.SelectionSet, v *store.SubscriptionPlan) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SubscriptionPlan!")
+		return graphql.Null
+	}
+	return ec._SubscriptionPlan(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSubscriptionPlanConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐPlanSpec(ctx context.Context, v any) (store.PlanSpec, error) {
+	res, err := ec.unmarshalInputSubscriptionPlanConfigInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSubscriptionPlanConfigInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐPlanSpecᚄ(ctx context.Context, v any) ([]store.PlanSpec, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]store.PlanSpec, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSubscriptionPlanConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐPlanSpec(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11151,6 +15569,36 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpdateAddOnInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateAddOnInput(ctx context.Context, v any) (model.UpdateAddOnInput, error) {
+	res, err := ec.unmarshalInputUpdateAddOnInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateCustomFieldInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateCustomFieldInput(ctx context.Context, v any) (model.UpdateCustomFieldInput, error) {
+	res, err := ec.unmarshalInputUpdateCustomFieldInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateOptionGroupInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateOptionGroupInput(ctx context.Context, v any) (model.UpdateOptionGroupInput, error) {
+	res, err := ec.unmarshalInputUpdateOptionGroupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateOptionInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateOptionInput(ctx context.Context, v any) (model.UpdateOptionInput, error) {
+	res, err := ec.unmarshalInputUpdateOptionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateProductInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateProductInput(ctx context.Context, v any) (model.UpdateProductInput, error) {
+	res, err := ec.unmarshalInputUpdateProductInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSubscriptionPlanInput2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐUpdateSubscriptionPlanInput(ctx context.Context, v any) (model.UpdateSubscriptionPlanInput, error) {
+	res, err := ec.unmarshalInputUpdateSubscriptionPlanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -11295,6 +15743,32 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOBillingCycle2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx context.Context, v any) (store.BillingCycle, error) {
+	var res store.BillingCycle
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOBillingCycle2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx context.Context, sel ast.SelectionSet, v store.BillingCycle) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOBillingCycle2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx context.Context, v any) (*store.BillingCycle, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(store.BillingCycle)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOBillingCycle2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐBillingCycle(ctx context.Context, sel ast.SelectionSet, v *store.BillingCycle) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11333,6 +15807,32 @@ func (ec *executionContext) unmarshalOConfigurationInput2ᚖgithubᚗcomᚋsmpla
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOCurrency2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCurrency(ctx context.Context, v any) (store.Currency, error) {
+	var res store.Currency
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCurrency2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCurrency(ctx context.Context, sel ast.SelectionSet, v store.Currency) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOCurrency2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCurrency(ctx context.Context, v any) (*store.Currency, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(store.Currency)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCurrency2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCurrency(ctx context.Context, sel ast.SelectionSet, v *store.Currency) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOCustomFieldValueInput2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐCustomFieldValueᚄ(ctx context.Context, v any) ([]store.CustomFieldValue, error) {
 	if v == nil {
 		return nil, nil
@@ -11348,6 +15848,18 @@ func (ec *executionContext) unmarshalOCustomFieldValueInput2ᚕgithubᚗcomᚋsm
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) unmarshalODecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx context.Context, v any) (decimal.Decimal, error) {
+	res, err := scalar.UnmarshalDecimal(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODecimal2githubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx context.Context, sel ast.SelectionSet, v decimal.Decimal) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := scalar.MarshalDecimal(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecimalᚐDecimal(ctx context.Context, v any) (*decimal.Decimal, error) {
@@ -11366,6 +15878,58 @@ func (ec *executionContext) marshalODecimal2ᚖgithubᚗcomᚋshopspringᚋdecim
 	_ = ctx
 	res := scalar.MarshalDecimal(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOFieldType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx context.Context, v any) (store.FieldType, error) {
+	var res store.FieldType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFieldType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx context.Context, sel ast.SelectionSet, v store.FieldType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOFieldType2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx context.Context, v any) (*store.FieldType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(store.FieldType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFieldType2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐFieldType(ctx context.Context, sel ast.SelectionSet, v *store.FieldType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOGroupType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx context.Context, v any) (store.GroupType, error) {
+	var res store.GroupType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGroupType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx context.Context, sel ast.SelectionSet, v store.GroupType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOGroupType2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx context.Context, v any) (*store.GroupType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(store.GroupType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGroupType2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx context.Context, sel ast.SelectionSet, v *store.GroupType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOID2string(ctx context.Context, v any) (string, error) {
@@ -11511,6 +16075,16 @@ func (ec *executionContext) unmarshalOProductFilter2ᚖgithubᚗcomᚋsmplatᚋs
 	}
 	res, err := ec.unmarshalInputProductFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOProductStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductStatus(ctx context.Context, v any) (store.ProductStatus, error) {
+	var res store.ProductStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProductStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductStatus(ctx context.Context, sel ast.SelectionSet, v store.ProductStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalOProductStatus2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐProductStatus(ctx context.Context, v any) (*store.ProductStatus, error) {

@@ -46,6 +46,9 @@ func NewServer(cfg ServerConfig) http.Handler {
 		r.Get("/healthz", rest.HealthV1())
 		r.Method("GET", "/products", api.ListProducts())
 		r.Method("GET", "/products/{slug}", api.GetProduct())
+		r.With(admin).Method("POST", "/products", api.CreateProduct())
+		r.With(admin).Method("PATCH", "/products/{id}", api.UpdateProduct())
+		r.With(admin).Method("DELETE", "/products/{id}", api.DeleteProduct())
 
 		r.With(checkout, idempotent).Method("POST", "/orders", api.CreateOrder())
 		r.With(admin).Method("GET", "/orders", api.ListOrders())

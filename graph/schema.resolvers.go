@@ -37,6 +37,161 @@ func (r *mutationResolver) CreateCheckoutSession(ctx context.Context, orderID st
 	return r.Payments.StartCheckout(ctx, orderID, successURL, cancelURL, customerEmail, key)
 }
 
+// CreateProduct is the resolver for the createProduct field.
+func (r *mutationResolver) CreateProduct(ctx context.Context, input store.ProductInput) (*store.Product, error) {
+	p, err := r.Store.CreateProduct(ctx, input)
+	return p, inputPath(err, "", "input")
+}
+
+// UpdateProduct is the resolver for the updateProduct field.
+func (r *mutationResolver) UpdateProduct(ctx context.Context, id string, input model.UpdateProductInput) (*store.Product, error) {
+	p, err := r.Store.UpdateProduct(ctx, id, productUpdate(input))
+	return p, inputPath(err, "", "input")
+}
+
+// DeleteProduct is the resolver for the deleteProduct field.
+func (r *mutationResolver) DeleteProduct(ctx context.Context, id string) (string, error) {
+	if err := r.Store.DeleteProduct(ctx, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// UpdateFulfillmentConfig is the resolver for the updateFulfillmentConfig field.
+func (r *mutationResolver) UpdateFulfillmentConfig(ctx context.Context, productID string, config store.JSON) (*store.Product, error) {
+	p, err := r.Store.UpdateFulfillmentConfig(ctx, productID, config)
+	return p, inputPath(err, "fulfillmentConfig", "config")
+}
+
+// ReplaceProductConfiguration is the resolver for the replaceProductConfiguration field.
+func (r *mutationResolver) ReplaceProductConfiguration(ctx context.Context, productID string, configuration store.ConfigurationSpec) (*store.Product, error) {
+	d, err := r.Store.ReplaceConfiguration(ctx, productID, configuration)
+	if err != nil {
+		return nil, err
+	}
+	return &d.Product, nil
+}
+
+// CreateOptionGroup is the resolver for the createOptionGroup field.
+func (r *mutationResolver) CreateOptionGroup(ctx context.Context, productID string, input store.OptionGroupInput) (*store.OptionGroup, error) {
+	v, err := r.Store.CreateOptionGroup(ctx, productID, input)
+	return v, inputPath(err, "", "input")
+}
+
+// UpdateOptionGroup is the resolver for the updateOptionGroup field.
+func (r *mutationResolver) UpdateOptionGroup(ctx context.Context, id string, input model.UpdateOptionGroupInput) (*store.OptionGroup, error) {
+	v, err := r.Store.UpdateOptionGroup(ctx, id, optionGroupUpdate(input))
+	return v, inputPath(err, "", "input")
+}
+
+// DeleteOptionGroup is the resolver for the deleteOptionGroup field.
+func (r *mutationResolver) DeleteOptionGroup(ctx context.Context, id string) (string, error) {
+	v, err := r.Store.DeleteOptionGroup(ctx, id)
+	return deleted(v, err, id)
+}
+
+// ReorderOptionGroups is the resolver for the reorderOptionGroups field.
+func (r *mutationResolver) ReorderOptionGroups(ctx context.Context, productID string, ids []string) ([]store.OptionGroup, error) {
+	v, err := r.Store.ReorderOptionGroups(ctx, productID, ids)
+	return v, err
+}
+
+// CreateOption is the resolver for the createOption field.
+func (r *mutationResolver) CreateOption(ctx context.Context, groupID string, input store.OptionInput) (*store.ProductOption, error) {
+	v, err := r.Store.CreateOption(ctx, groupID, input)
+	return v, inputPath(err, "", "input")
+}
+
+// UpdateOption is the resolver for the updateOption field.
+func (r *mutationResolver) UpdateOption(ctx context.Context, id string, input model.UpdateOptionInput) (*store.ProductOption, error) {
+	v, err := r.Store.UpdateOption(ctx, id, optionUpdate(input))
+	return v, inputPath(err, "", "input")
+}
+
+// DeleteOption is the resolver for the deleteOption field.
+func (r *mutationResolver) DeleteOption(ctx context.Context, id string) (string, error) {
+	v, err := r.Store.DeleteOption(ctx, id)
+	return deleted(v, err, id)
+}
+
+// ReorderOptions is the resolver for the reorderOptions field.
+func (r *mutationResolver) ReorderOptions(ctx context.Context, groupID string, ids []string) ([]store.ProductOption, error) {
+	v, err := r.Store.ReorderOptions(ctx, groupID, ids)
+	return v, err
+}
+
+// CreateAddOn is the resolver for the createAddOn field.
+func (r *mutationResolver) CreateAddOn(ctx context.Context, productID string, input store.AddOnInput) (*store.AddOn, error) {
+	v, err := r.Store.CreateAddOn(ctx, productID, input)
+	return v, inputPath(err, "", "input")
+}
+
+// UpdateAddOn is the resolver for the updateAddOn field.
+func (r *mutationResolver) UpdateAddOn(ctx context.Context, id string, input model.UpdateAddOnInput) (*store.AddOn, error) {
+	v, err := r.Store.UpdateAddOn(ctx, id, addOnUpdate(input))
+	return v, inputPath(err, "", "input")
+}
+
+// DeleteAddOn is the resolver for the deleteAddOn field.
+func (r *mutationResolver) DeleteAddOn(ctx context.Context, id string) (string, error) {
+	v, err := r.Store.DeleteAddOn(ctx, id)
+	return deleted(v, err, id)
+}
+
+// ReorderAddOns is the resolver for the reorderAddOns field.
+func (r *mutationResolver) ReorderAddOns(ctx context.Context, productID string, ids []string) ([]store.AddOn, error) {
+	v, err := r.Store.ReorderAddOns(ctx, productID, ids)
+	return v, err
+}
+
+// CreateCustomField is the resolver for the createCustomField field.
+func (r *mutationResolver) CreateCustomField(ctx context.Context, productID string, input store.CustomFieldInput) (*store.CustomField, error) {
+	v, err := r.Store.CreateCustomField(ctx, productID, input)
+	return v, inputPath(err, "", "input")
+}
+
+// UpdateCustomField is the resolver for the updateCustomField field.
+func (r *mutationResolver) UpdateCustomField(ctx context.Context, id string, input model.UpdateCustomFieldInput) (*store.CustomField, error) {
+	v, err := r.Store.UpdateCustomField(ctx, id, customFieldUpdate(input))
+	return v, inputPath(err, "", "input")
+}
+
+// DeleteCustomField is the resolver for the deleteCustomField field.
+func (r *mutationResolver) DeleteCustomField(ctx context.Context, id string) (string, error) {
+	v, err := r.Store.DeleteCustomField(ctx, id)
+	return deleted(v, err, id)
+}
+
+// ReorderCustomFields is the resolver for the reorderCustomFields field.
+func (r *mutationResolver) ReorderCustomFields(ctx context.Context, productID string, ids []string) ([]store.CustomField, error) {
+	v, err := r.Store.ReorderCustomFields(ctx, productID, ids)
+	return v, err
+}
+
+// CreateSubscriptionPlan is the resolver for the createSubscriptionPlan field.
+func (r *mutationResolver) CreateSubscriptionPlan(ctx context.Context, productID string, input store.PlanInput) (*store.SubscriptionPlan, error) {
+	v, err := r.Store.CreateSubscriptionPlan(ctx, productID, input)
+	return v, inputPath(err, "", "input")
+}
+
+// UpdateSubscriptionPlan is the resolver for the updateSubscriptionPlan field.
+func (r *mutationResolver) UpdateSubscriptionPlan(ctx context.Context, id string, input model.UpdateSubscriptionPlanInput) (*store.SubscriptionPlan, error) {
+	v, err := r.Store.UpdateSubscriptionPlan(ctx, id, planUpdate(input))
+	return v, inputPath(err, "", "input")
+}
+
+// DeleteSubscriptionPlan is the resolver for the deleteSubscriptionPlan field.
+func (r *mutationResolver) DeleteSubscriptionPlan(ctx context.Context, id string) (string, error) {
+	v, err := r.Store.DeleteSubscriptionPlan(ctx, id)
+	return deleted(v, err, id)
+}
+
+// ReorderSubscriptionPlans is the resolver for the reorderSubscriptionPlans field.
+func (r *mutationResolver) ReorderSubscriptionPlans(ctx context.Context, productID string, ids []string) ([]store.SubscriptionPlan, error) {
+	v, err := r.Store.ReorderSubscriptionPlans(ctx, productID, ids)
+	return v, err
+}
+
 // UpdateOrderStatus is the resolver for the updateOrderStatus field.
 func (r *mutationResolver) UpdateOrderStatus(ctx context.Context, id string, status store.OrderStatus, note *string) (*store.Order, error) {
 	n := ""

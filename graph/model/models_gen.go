@@ -3,6 +3,8 @@
 package model
 
 import (
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/shopspring/decimal"
 	"github.com/smplat/smplat/store"
 )
 
@@ -42,4 +44,61 @@ type ProductEdge struct {
 }
 
 type Query struct {
+}
+
+type UpdateAddOnInput struct {
+	Label         *string                    `json:"label,omitempty"`
+	Description   graphql.Omittable[*string] `json:"description,omitempty"`
+	PriceDelta    *decimal.Decimal           `json:"priceDelta,omitempty"`
+	IsRecommended *bool                      `json:"isRecommended,omitempty"`
+	DisplayOrder  *int                       `json:"displayOrder,omitempty"`
+}
+
+type UpdateCustomFieldInput struct {
+	Label        *string                    `json:"label,omitempty"`
+	FieldType    *store.FieldType           `json:"fieldType,omitempty"`
+	Placeholder  graphql.Omittable[*string] `json:"placeholder,omitempty"`
+	HelpText     graphql.Omittable[*string] `json:"helpText,omitempty"`
+	IsRequired   *bool                      `json:"isRequired,omitempty"`
+	DisplayOrder *int                       `json:"displayOrder,omitempty"`
+}
+
+type UpdateOptionGroupInput struct {
+	Name         *string                       `json:"name,omitempty"`
+	Description  graphql.Omittable[*string]    `json:"description,omitempty"`
+	GroupType    *store.GroupType              `json:"groupType,omitempty"`
+	IsRequired   *bool                         `json:"isRequired,omitempty"`
+	MetadataJSON graphql.Omittable[store.JSON] `json:"metadataJson,omitempty"`
+	// Moves the group to this position.
+	DisplayOrder *int `json:"displayOrder,omitempty"`
+}
+
+type UpdateOptionInput struct {
+	Name         *string                       `json:"name,omitempty"`
+	Description  graphql.Omittable[*string]    `json:"description,omitempty"`
+	PriceDelta   *decimal.Decimal              `json:"priceDelta,omitempty"`
+	MetadataJSON graphql.Omittable[store.JSON] `json:"metadataJson,omitempty"`
+	DisplayOrder *int                          `json:"displayOrder,omitempty"`
+}
+
+// Fields to change; absent fields stay as they are.
+type UpdateProductInput struct {
+	Slug              *string                       `json:"slug,omitempty"`
+	Title             *string                       `json:"title,omitempty"`
+	Description       graphql.Omittable[*string]    `json:"description,omitempty"`
+	Category          *string                       `json:"category,omitempty"`
+	BasePrice         *decimal.Decimal              `json:"basePrice,omitempty"`
+	Currency          *store.Currency               `json:"currency,omitempty"`
+	Status            *store.ProductStatus          `json:"status,omitempty"`
+	FulfillmentConfig graphql.Omittable[store.JSON] `json:"fulfillmentConfig,omitempty"`
+}
+
+type UpdateSubscriptionPlanInput struct {
+	Label           *string                             `json:"label,omitempty"`
+	Description     graphql.Omittable[*string]          `json:"description,omitempty"`
+	BillingCycle    *store.BillingCycle                 `json:"billingCycle,omitempty"`
+	PriceMultiplier graphql.Omittable[*decimal.Decimal] `json:"priceMultiplier,omitempty"`
+	PriceDelta      graphql.Omittable[*decimal.Decimal] `json:"priceDelta,omitempty"`
+	IsDefault       *bool                               `json:"isDefault,omitempty"`
+	DisplayOrder    *int                                `json:"displayOrder,omitempty"`
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/smplat/smplat/graph"
 	"github.com/smplat/smplat/graph/auth"
+	"github.com/smplat/smplat/graph/graphtest"
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
 )
@@ -44,48 +45,6 @@ func do(t *testing.T, h http.Handler, method, path string, body io.Reader, heade
 	return rec
 }
 
-// normalize replaces the values that change per run (ids, timestamps) so
-// the rest of the document can be pinned byte for byte; numbers keep their
-// exact text (99.00 stays 99.00).
-func normalize(t *testing.T, body []byte) []byte {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("invalid JSON: %v\n%s", err, body)
-	}
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, val := range x {
-				switch k {
-				case "id":
-					x[k] = "ID"
-				case "createdAt", "updatedAt":
-					if s, ok := val.(string); !ok || len(s) < 20 {
-						t.Errorf("%s is not an ISO timestamp: %v", k, val)
-					}
-					x[k] = "TIMESTAMP"
-				default:
-					walk(val)
-				}
-			}
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		}
-	}
-	walk(v)
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(out, '\n')
-}
-
 func TestProductDetailGolden(t *testing.T) {
 	t.Parallel()
 	h, _ := newServer(t)
@@ -94,7 +53,7 @@ func TestProductDetailGolden(t *testing.T) {
 		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
 			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body.String())
 		}
-		got := normalize(t, rec.Body.Bytes())
+		got := graphtest.Normalize(t, rec.Body.Bytes())
 		golden := "testdata/instagram-growth.json"
 		if *update {
 			if err := os.WriteFile(golden, got, 0o644); err != nil {
