@@ -443,7 +443,7 @@ func cartSelectedOptions(q *Quote) JSON {
 		v.Options = append(v.Options, opt{o.GroupID, o.GroupName, o.OptionID, o.Name, o.PriceDelta})
 	}
 	for _, a := range q.Breakdown.AddOns {
-		v.AddOns = append(v.AddOns, addOn{a.ID, a.Label, a.PriceDelta})
+		v.AddOns = append(v.AddOns, addOn(a))
 	}
 	if p := q.Breakdown.Plan; p != nil {
 		v.SubscriptionPlan = &plan{p.ID, p.Label, p.BillingCycle}
