@@ -643,12 +643,13 @@ func (s *Store) SnoozeTask(ctx context.Context, l TaskLease, runAt time.Time, st
 
 // ReleaseTask gives a leased task back without spending an attempt (used on
 // shutdown for tasks that did not finish in the grace period): pending, due
-// now, attempt restored. ErrLeaseLost if the lease is gone.
-func (s *Store) ReleaseTask(ctx context.Context, l TaskLease, now time.Time) error {
+// now, attempt restored, executor state replaced when state is non-nil.
+// ErrLeaseLost if the lease is gone.
+func (s *Store) ReleaseTask(ctx context.Context, l TaskLease, state JSON, now time.Time) error {
 	return s.leasedUpdate(ctx, l, now, "task released", `UPDATE fulfillment_tasks SET status = 'pending',
 		attempt = attempt - 1, scheduled_at = LEAST(scheduled_at, $4), updated_at = $4, lease_owner = NULL,
-		lease_expires_at = NULL, history = history || $5::jsonb`+leaseGuard,
-		now, historyEntry(now, l.Attempt, "released", "", l.Owner, "worker shutting down"))
+		lease_expires_at = NULL, state = COALESCE($6, state), history = history || $5::jsonb`+leaseGuard,
+		now, historyEntry(now, l.Attempt, "released", "", l.Owner, "worker shutting down"), state)
 }
 
 // SaveTaskState stores executor state under the lease before a step that

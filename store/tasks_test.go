@@ -402,7 +402,7 @@ func TestRescueParkReleaseAndQueueGauges(t *testing.T) {
 		t.Fatalf("reclaimed %d (%v) %+v", len(again), err, again)
 	}
 	// Release restores the attempt; park needs an operator.
-	if err := s.ReleaseTask(ctx, again[0].Lease(), later); err != nil {
+	if err := s.ReleaseTask(ctx, again[0].Lease(), nil, later); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ParkTask(ctx, again[1].Lease(), "reply lost", nil, store.JSON(`{"add_sent_at":"x"}`), later); err != nil {
