@@ -29,6 +29,9 @@ type ServerConfig struct {
 	Environment string
 	Version     string
 	Payments    *payments.Service
+	// Cache, when set, answers repeated public catalog queries from memory
+	// (see ResponseCache); the caller keeps it in sync with the database.
+	Cache *ResponseCache
 
 	Playground    bool
 	Introspection bool
@@ -126,7 +129,7 @@ func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 		cfg.Logger.ErrorContext(ctx, "graphql panic", "request_id", middleware.GetReqID(ctx), "panic", fmt.Sprint(p))
 		return fmt.Errorf("panic: %v", p)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > cfg.MaxBodyBytes {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
@@ -136,6 +139,11 @@ func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
 		srv.ServeHTTP(w, r.WithContext(withLoaders(r.Context(), cfg.Store)))
 	})
+	if cfg.Cache != nil {
+		srv.AroundResponses(markCacheable)
+		h = cfg.Cache.middleware(cfg.MaxBodyBytes, h)
+	}
+	return h
 }
 
 // hasRole implements @hasRole: the field runs only for a caller whose key

@@ -34,6 +34,9 @@ type config struct {
 
 	DBMaxConns  int
 	AutoMigrate bool
+
+	CatalogCache      bool
+	CatalogCacheBytes int
 }
 
 const defaultDatabaseURL = "postgres://smplat:smplat@localhost:5432/smplat?sslmode=disable"
@@ -107,6 +110,8 @@ func loadConfig(getenv func(string) string) (config, []string, error) {
 	c.Introspection = boolean("GRAPHQL_INTROSPECTION", dev)
 	c.DBMaxConns = integer("DATABASE_MAX_CONNS", 20)
 	c.AutoMigrate = boolean("AUTO_MIGRATE", true)
+	c.CatalogCache = boolean("CATALOG_CACHE", true)
+	c.CatalogCacheBytes = integer("CATALOG_CACHE_MAX_MB", 16) << 20
 	if v := getenv("CORS_ALLOWED_ORIGINS"); v != "" {
 		c.CORSOrigins = splitList(v)
 	} else if dev {

@@ -213,7 +213,17 @@ func serve(ctx context.Context, cfg config, warnings, args []string, logger *slo
 		APIBase:        cfg.StripeAPIBase,
 		Logger:         logger,
 	})
+	var cache *graph.ResponseCache
+	if cfg.CatalogCache {
+		cache = graph.NewResponseCache(cfg.CatalogCacheBytes)
+		go func() {
+			if err := store.ListenCatalog(ctx, cfg.DatabaseURL, cache.Invalidate, cache.SetLive); err != nil {
+				logger.Error("catalog change feed stopped; the response cache stays off", "error", err)
+			}
+		}()
+	}
 	handler := graph.NewServer(graph.ServerConfig{
+		Cache:         cache,
 		Store:         st,
 		Payments:      payments.NewService(st, paymentsClient, logger),
 		Logger:        logger,
