@@ -45,7 +45,7 @@ func seedTasks(t *testing.T, db *sqlx.DB, orders, perOrder int, kind string, exe
 	}
 	_, err = db.ExecContext(ctx, `INSERT INTO order_items (order_id, product_title, quantity, unit_price, total_price,
 			attributes)
-		SELECT o, 'Followers', 2, 5, 10, '{"handle": "@brand"}' FROM unnest($1::uuid[]) o, generate_series(1, $2)`,
+		SELECT o, 'Followers', 2, 5, 10, '{"handle": "@brand", "link": "https://instagram.com/brand"}' FROM unnest($1::uuid[]) o, generate_series(1, $2)`,
 		pqArray(ids), perOrder)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,4 @@
+package fulfillment
+
+// TaskData exposes the template context builder to the external tests.
+var TaskData = taskData
