@@ -40,8 +40,8 @@ func TestDrainRate(t *testing.T) {
 				t.Cleanup(func() { db.Close() })
 				pools = append(pools, db)
 			}
-			seedTasks(t, pools[0], *drainTasks/10, 10, "http", taskExec(p.URL), 3, time.Now().Add(-time.Minute))
-			n := (*drainTasks / 10) * 10
+			seedTasks(t, pools[0], *drainTasks, 1, "http", taskExec(p.URL), 3, time.Now().Add(-time.Minute))
+			n := *drainTasks
 			ev := newEvents()
 			start := time.Now()
 			var stops []func()
