@@ -82,7 +82,31 @@ type ComplexityRoot struct {
 		Label   func(childComplexity int) int
 	}
 
+	FulfillmentTask struct {
+		Attempt       func(childComplexity int) int
+		CompletedAt   func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Description   func(childComplexity int) int
+		ErrorMessage  func(childComplexity int) int
+		ExecutionKind func(childComplexity int) int
+		History       func(childComplexity int) int
+		ID            func(childComplexity int) int
+		MaxRetries    func(childComplexity int) int
+		OrderItemID   func(childComplexity int) int
+		Payload       func(childComplexity int) int
+		Result        func(childComplexity int) int
+		RetryCount    func(childComplexity int) int
+		ScheduledAt   func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		Status        func(childComplexity int) int
+		TaskType      func(childComplexity int) int
+		Title         func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
 	Mutation struct {
+		CancelTask                  func(childComplexity int, id string, note *string) int
+		CompleteTask                func(childComplexity int, id string, note *string) int
 		CreateAddOn                 func(childComplexity int, productID string, input store.AddOnInput) int
 		CreateCheckoutSession       func(childComplexity int, orderID string, successURL string, cancelURL string, customerEmail *string, idempotencyKey *string) int
 		CreateCustomField           func(childComplexity int, productID string, input store.CustomFieldInput) int
@@ -97,12 +121,14 @@ type ComplexityRoot struct {
 		DeleteOptionGroup           func(childComplexity int, id string) int
 		DeleteProduct               func(childComplexity int, id string) int
 		DeleteSubscriptionPlan      func(childComplexity int, id string) int
+		FailTask                    func(childComplexity int, id string, note string) int
 		ReorderAddOns               func(childComplexity int, productID string, ids []string) int
 		ReorderCustomFields         func(childComplexity int, productID string, ids []string) int
 		ReorderOptionGroups         func(childComplexity int, productID string, ids []string) int
 		ReorderOptions              func(childComplexity int, groupID string, ids []string) int
 		ReorderSubscriptionPlans    func(childComplexity int, productID string, ids []string) int
 		ReplaceProductConfiguration func(childComplexity int, productID string, configuration store.ConfigurationSpec) int
+		RetryTask                   func(childComplexity int, id string, note *string) int
 		UpdateAddOn                 func(childComplexity int, id string, input model.UpdateAddOnInput) int
 		UpdateCustomField           func(childComplexity int, id string, input model.UpdateCustomFieldInput) int
 		UpdateFulfillmentConfig     func(childComplexity int, productID string, config store.JSON) int
@@ -137,6 +163,7 @@ type ComplexityRoot struct {
 		Status        func(childComplexity int) int
 		StatusHistory func(childComplexity int) int
 		Subtotal      func(childComplexity int) int
+		Tasks         func(childComplexity int) int
 		Tax           func(childComplexity int) int
 		Total         func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
@@ -347,6 +374,10 @@ type MutationResolver interface {
 	UpdateSubscriptionPlan(ctx context.Context, id string, input model.UpdateSubscriptionPlanInput) (*store.SubscriptionPlan, error)
 	DeleteSubscriptionPlan(ctx context.Context, id string) (string, error)
 	ReorderSubscriptionPlans(ctx context.Context, productID string, ids []string) ([]store.SubscriptionPlan, error)
+	RetryTask(ctx context.Context, id string, note *string) (*store.Task, error)
+	CompleteTask(ctx context.Context, id string, note *string) (*store.Task, error)
+	FailTask(ctx context.Context, id string, note string) (*store.Task, error)
+	CancelTask(ctx context.Context, id string, note *string) (*store.Task, error)
 	UpdateOrderStatus(ctx context.Context, id string, status store.OrderStatus, note *string) (*store.Order, error)
 }
 type OptionGroupResolver interface {
@@ -356,6 +387,7 @@ type OrderResolver interface {
 	Items(ctx context.Context, obj *store.Order) ([]store.OrderItem, error)
 	StatusHistory(ctx context.Context, obj *store.Order) ([]store.OrderStatusEvent, error)
 	Payments(ctx context.Context, obj *store.Order) ([]store.Payment, error)
+	Tasks(ctx context.Context, obj *store.Order) ([]store.Task, error)
 }
 type OrderConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.OrderConnection) (int, error)
@@ -535,6 +567,143 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DefaultApplied.Label(childComplexity), true
 
+	case "FulfillmentTask.attempt":
+		if e.ComplexityRoot.FulfillmentTask.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.Attempt(childComplexity), true
+	case "FulfillmentTask.completedAt":
+		if e.ComplexityRoot.FulfillmentTask.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.CompletedAt(childComplexity), true
+	case "FulfillmentTask.createdAt":
+		if e.ComplexityRoot.FulfillmentTask.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.CreatedAt(childComplexity), true
+	case "FulfillmentTask.description":
+		if e.ComplexityRoot.FulfillmentTask.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.Description(childComplexity), true
+	case "FulfillmentTask.errorMessage":
+		if e.ComplexityRoot.FulfillmentTask.ErrorMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.ErrorMessage(childComplexity), true
+	case "FulfillmentTask.executionKind":
+		if e.ComplexityRoot.FulfillmentTask.ExecutionKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.ExecutionKind(childComplexity), true
+	case "FulfillmentTask.history":
+		if e.ComplexityRoot.FulfillmentTask.History == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.History(childComplexity), true
+	case "FulfillmentTask.id":
+		if e.ComplexityRoot.FulfillmentTask.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.ID(childComplexity), true
+	case "FulfillmentTask.maxRetries":
+		if e.ComplexityRoot.FulfillmentTask.MaxRetries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.MaxRetries(childComplexity), true
+	case "FulfillmentTask.orderItemId":
+		if e.ComplexityRoot.FulfillmentTask.OrderItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.OrderItemID(childComplexity), true
+	case "FulfillmentTask.payload":
+		if e.ComplexityRoot.FulfillmentTask.Payload == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.Payload(childComplexity), true
+	case "FulfillmentTask.result":
+		if e.ComplexityRoot.FulfillmentTask.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.Result(childComplexity), true
+	case "FulfillmentTask.retryCount":
+		if e.ComplexityRoot.FulfillmentTask.RetryCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.RetryCount(childComplexity), true
+	case "FulfillmentTask.scheduledAt":
+		if e.ComplexityRoot.FulfillmentTask.ScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.ScheduledAt(childComplexity), true
+	case "FulfillmentTask.startedAt":
+		if e.ComplexityRoot.FulfillmentTask.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.StartedAt(childComplexity), true
+	case "FulfillmentTask.status":
+		if e.ComplexityRoot.FulfillmentTask.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.Status(childComplexity), true
+	case "FulfillmentTask.taskType":
+		if e.ComplexityRoot.FulfillmentTask.TaskType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.TaskType(childComplexity), true
+	case "FulfillmentTask.title":
+		if e.ComplexityRoot.FulfillmentTask.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.Title(childComplexity), true
+	case "FulfillmentTask.updatedAt":
+		if e.ComplexityRoot.FulfillmentTask.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FulfillmentTask.UpdatedAt(childComplexity), true
+
+	case "Mutation.cancelTask":
+		if e.ComplexityRoot.Mutation.CancelTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelTask(childComplexity, args["id"].(string), args["note"].(*string)), true
+	case "Mutation.completeTask":
+		if e.ComplexityRoot.Mutation.CompleteTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteTask(childComplexity, args["id"].(string), args["note"].(*string)), true
 	case "Mutation.createAddOn":
 		if e.ComplexityRoot.Mutation.CreateAddOn == nil {
 			break
@@ -689,6 +858,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteSubscriptionPlan(childComplexity, args["id"].(string)), true
+	case "Mutation.failTask":
+		if e.ComplexityRoot.Mutation.FailTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_failTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.FailTask(childComplexity, args["id"].(string), args["note"].(string)), true
 	case "Mutation.reorderAddOns":
 		if e.ComplexityRoot.Mutation.ReorderAddOns == nil {
 			break
@@ -755,6 +935,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReplaceProductConfiguration(childComplexity, args["productId"].(string), args["configuration"].(store.ConfigurationSpec)), true
+	case "Mutation.retryTask":
+		if e.ComplexityRoot.Mutation.RetryTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryTask(childComplexity, args["id"].(string), args["note"].(*string)), true
 	case "Mutation.updateAddOn":
 		if e.ComplexityRoot.Mutation.UpdateAddOn == nil {
 			break
@@ -965,6 +1156,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Subtotal(childComplexity), true
+	case "Order.tasks":
+		if e.ComplexityRoot.Order.Tasks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Tasks(childComplexity), true
 	case "Order.tax":
 		if e.ComplexityRoot.Order.Tax == nil {
 			break
@@ -1965,6 +2162,18 @@ type Mutation {
   deleteSubscriptionPlan(id: ID!): ID! @hasRole(role: ADMIN)
   reorderSubscriptionPlans(productId: ID!, ids: [ID!]!): [SubscriptionPlan!]! @hasRole(role: ADMIN)
 
+  # --- Fulfillment operations (admin role). Each records a note in the
+  # task's history and re-derives the order's status in the same transaction.
+
+  "Queues a failed or parked task to run again now, with its retries reset."
+  retryTask(id: ID!, note: String): FulfillmentTask! @hasRole(role: ADMIN)
+  "Marks a manual (or parked) task completed."
+  completeTask(id: ID!, note: String): FulfillmentTask! @hasRole(role: ADMIN)
+  "Marks a manual (or parked) task failed."
+  failTask(id: ID!, note: String!): FulfillmentTask! @hasRole(role: ADMIN)
+  "Cancels a task that has not completed; canceled tasks do not count toward the order's status."
+  cancelTask(id: ID!, note: String): FulfillmentTask! @hasRole(role: ADMIN)
+
   "Sets an order's status by hand; the change is recorded in ` + "`" + `statusHistory` + "`" + `."
   updateOrderStatus(id: ID!, status: OrderStatus!, note: String): Order! @hasRole(role: ADMIN)
 }
@@ -2100,6 +2309,54 @@ type Order {
   statusHistory: [OrderStatusEvent!]!
   "Payments of the order, oldest first."
   payments: [Payment!]!
+  "Fulfillment tasks of the order's items, in schedule order. Admin only."
+  tasks: [FulfillmentTask!]! @hasRole(role: ADMIN)
+}
+
+enum TaskStatus {
+  PENDING
+  IN_PROGRESS
+  COMPLETED
+  FAILED
+  CANCELED
+  "Waiting for an operator: a provider may have received the request, so it is never re-sent automatically."
+  PARKED
+}
+
+enum TaskType {
+  INSTAGRAM_SETUP
+  FOLLOWER_GROWTH
+  ENGAGEMENT_BOOST
+  CONTENT_PROMOTION
+  ANALYTICS_COLLECTION
+  CAMPAIGN_OPTIMIZATION
+  MANUAL
+}
+
+"One unit of fulfillment work for an order item."
+type FulfillmentTask {
+  id: ID!
+  orderItemId: ID!
+  taskType: TaskType!
+  "http, smm_panel or manual (never run by the worker)."
+  executionKind: String!
+  status: TaskStatus!
+  title: String!
+  description: String
+  payload: JSON
+  result: JSON
+  errorMessage: String
+  retryCount: Int!
+  maxRetries: Int!
+  scheduledAt: Time!
+  startedAt: Time
+  completedAt: Time
+  "Claims so far."
+  attempt: Int!
+  "Every attempt, error and operator action: [{at, attempt, event, error?, worker?, note?}]."
+  history: JSON!
+  createdAt: Time!
+  updatedAt: Time!
 }
 
 "A Stripe Checkout Session to redirect the buyer to."
@@ -2599,6 +2856,50 @@ func (ec *executionContext) childFields_DefaultApplied(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type DefaultApplied", field.Name)
 }
 
+func (ec *executionContext) childFields_FulfillmentTask(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FulfillmentTask_id(ctx, field)
+	case "orderItemId":
+		return ec.fieldContext_FulfillmentTask_orderItemId(ctx, field)
+	case "taskType":
+		return ec.fieldContext_FulfillmentTask_taskType(ctx, field)
+	case "executionKind":
+		return ec.fieldContext_FulfillmentTask_executionKind(ctx, field)
+	case "status":
+		return ec.fieldContext_FulfillmentTask_status(ctx, field)
+	case "title":
+		return ec.fieldContext_FulfillmentTask_title(ctx, field)
+	case "description":
+		return ec.fieldContext_FulfillmentTask_description(ctx, field)
+	case "payload":
+		return ec.fieldContext_FulfillmentTask_payload(ctx, field)
+	case "result":
+		return ec.fieldContext_FulfillmentTask_result(ctx, field)
+	case "errorMessage":
+		return ec.fieldContext_FulfillmentTask_errorMessage(ctx, field)
+	case "retryCount":
+		return ec.fieldContext_FulfillmentTask_retryCount(ctx, field)
+	case "maxRetries":
+		return ec.fieldContext_FulfillmentTask_maxRetries(ctx, field)
+	case "scheduledAt":
+		return ec.fieldContext_FulfillmentTask_scheduledAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_FulfillmentTask_startedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_FulfillmentTask_completedAt(ctx, field)
+	case "attempt":
+		return ec.fieldContext_FulfillmentTask_attempt(ctx, field)
+	case "history":
+		return ec.fieldContext_FulfillmentTask_history(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_FulfillmentTask_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_FulfillmentTask_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FulfillmentTask", field.Name)
+}
+
 func (ec *executionContext) childFields_OptionGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2655,6 +2956,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_statusHistory(ctx, field)
 	case "payments":
 		return ec.fieldContext_Order_payments(ctx, field)
+	case "tasks":
+		return ec.fieldContext_Order_tasks(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -3113,6 +3416,50 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createAddOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3389,6 +3736,28 @@ func (ec *executionContext) field_Mutation_deleteSubscriptionPlan_args(ctx conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_failTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_reorderAddOns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3518,6 +3887,28 @@ func (ec *executionContext) field_Mutation_replaceProductConfiguration_args(ctx 
 		return nil, err
 	}
 	args["configuration"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
 	return args, nil
 }
 
@@ -4429,6 +4820,443 @@ func (ec *executionContext) _DefaultApplied_label(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_DefaultApplied_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DefaultApplied", field, false, false, "String")
+}
+
+func (ec *executionContext) _FulfillmentTask_id(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "ID")
+}
+
+func (ec *executionContext) _FulfillmentTask_orderItemId(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_orderItemId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_orderItemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "ID")
+}
+
+func (ec *executionContext) _FulfillmentTask_taskType(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_taskType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TaskType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.TaskType) graphql.Marshaler {
+			return ec.marshalNTaskType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_taskType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "TaskType")
+}
+
+func (ec *executionContext) _FulfillmentTask_executionKind(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_executionKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExecutionKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_executionKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _FulfillmentTask_status(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.TaskStatus) graphql.Marshaler {
+			return ec.marshalNTaskStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "TaskStatus")
+}
+
+func (ec *executionContext) _FulfillmentTask_title(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _FulfillmentTask_description(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _FulfillmentTask_payload(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_payload(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Payload, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_payload(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _FulfillmentTask_result(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.JSON) graphql.Marshaler {
+			return ec.marshalOJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _FulfillmentTask_errorMessage(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_errorMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_errorMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _FulfillmentTask_retryCount(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_retryCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetryCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_retryCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FulfillmentTask_maxRetries(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_maxRetries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxRetries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_maxRetries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FulfillmentTask_scheduledAt(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_scheduledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_scheduledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FulfillmentTask_startedAt(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FulfillmentTask_completedAt(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FulfillmentTask_attempt(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_attempt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_attempt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FulfillmentTask_history(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_history(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.History, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.JSON) graphql.Marshaler {
+			return ec.marshalNJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_history(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _FulfillmentTask_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FulfillmentTask_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Task) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FulfillmentTask_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FulfillmentTask_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FulfillmentTask", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Mutation_createOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6105,6 +6933,254 @@ func (ec *executionContext) fieldContext_Mutation_reorderSubscriptionPlans(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_retryTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryTask(ctx, fc.Args["id"].(string), fc.Args["note"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Task
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Task
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Task) graphql.Marshaler {
+			return ec.marshalNFulfillmentTask2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteTask(ctx, fc.Args["id"].(string), fc.Args["note"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Task
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Task
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Task) graphql.Marshaler {
+			return ec.marshalNFulfillmentTask2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_failTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_failTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().FailTask(ctx, fc.Args["id"].(string), fc.Args["note"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Task
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Task
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Task) graphql.Marshaler {
+			return ec.marshalNFulfillmentTask2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_failTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_failTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelTask(ctx, fc.Args["id"].(string), fc.Args["note"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *store.Task
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *store.Task
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Task) graphql.Marshaler {
+			return ec.marshalNFulfillmentTask2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_updateOrderStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6750,6 +7826,56 @@ func (ec *executionContext) fieldContext_Order_payments(_ context.Context, field
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Payment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_tasks(ctx context.Context, field graphql.CollectedField, obj *store.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_tasks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Tasks(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋsmplatᚋsmplatᚋgraphᚋmodelᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal []store.Task
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []store.Task
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, obj, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []store.Task) graphql.Marshaler {
+			return ec.marshalNFulfillmentTask2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_tasks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FulfillmentTask(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12846,6 +13972,129 @@ func (ec *executionContext) _DefaultApplied(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var fulfillmentTaskImplementors = []string{"FulfillmentTask"}
+
+func (ec *executionContext) _FulfillmentTask(ctx context.Context, sel ast.SelectionSet, obj *store.Task) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fulfillmentTaskImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FulfillmentTask")
+		case "id":
+			out.Values[i] = ec._FulfillmentTask_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderItemId":
+			out.Values[i] = ec._FulfillmentTask_orderItemId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "taskType":
+			out.Values[i] = ec._FulfillmentTask_taskType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "executionKind":
+			out.Values[i] = ec._FulfillmentTask_executionKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._FulfillmentTask_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._FulfillmentTask_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._FulfillmentTask_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "payload":
+			out.Values[i] = ec._FulfillmentTask_payload(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._FulfillmentTask_result(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorMessage":
+			out.Values[i] = ec._FulfillmentTask_errorMessage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "retryCount":
+			out.Values[i] = ec._FulfillmentTask_retryCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxRetries":
+			out.Values[i] = ec._FulfillmentTask_maxRetries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scheduledAt":
+			out.Values[i] = ec._FulfillmentTask_scheduledAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._FulfillmentTask_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "completedAt":
+			out.Values[i] = ec._FulfillmentTask_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "attempt":
+			out.Values[i] = ec._FulfillmentTask_attempt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "history":
+			out.Values[i] = ec._FulfillmentTask_history(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._FulfillmentTask_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._FulfillmentTask_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -13054,6 +14303,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "retryTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_failTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "updateOrderStatus":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateOrderStatus(ctx, field)
@@ -13240,6 +14517,12 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Order_payments(ctx, field, obj)
+				})
+		case "tasks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Order_tasks(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14991,6 +16274,34 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) marshalNFulfillmentTask2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx context.Context, sel ast.SelectionSet, v store.Task) graphql.Marshaler {
+	return ec._FulfillmentTask(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFulfillmentTask2ᚕgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskᚄ(ctx context.Context, sel ast.SelectionSet, v []store.Task) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfillmentTask2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFulfillmentTask2ᚖgithubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTask(ctx context.Context, sel ast.SelectionSet, v *store.Task) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FulfillmentTask!")
+		return graphql.Null
+	}
+	return ec._FulfillmentTask(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNGroupType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐGroupType(ctx context.Context, v any) (store.GroupType, error) {
 	var res store.GroupType
 	err := res.UnmarshalGQL(v)
@@ -15056,6 +16367,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx context.Context, v any) (store.JSON, error) {
+	var res store.JSON
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐJSON(ctx context.Context, sel ast.SelectionSet, v store.JSON) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "JSON!")
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalNOptionConfigInput2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐOptionSpec(ctx context.Context, v any) (store.OptionSpec, error) {
@@ -15555,6 +16880,26 @@ func (ec *executionContext) unmarshalNSubscriptionPlanConfigInput2ᚕgithubᚗco
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) unmarshalNTaskStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskStatus(ctx context.Context, v any) (store.TaskStatus, error) {
+	var res store.TaskStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTaskStatus2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskStatus(ctx context.Context, sel ast.SelectionSet, v store.TaskStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNTaskType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskType(ctx context.Context, v any) (store.TaskType, error) {
+	var res store.TaskType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTaskType2githubᚗcomᚋsmplatᚋsmplatᚋstoreᚐTaskType(ctx context.Context, sel ast.SelectionSet, v store.TaskType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -24,6 +24,7 @@ type Loaders struct {
 	items    *dataloadgen.Loader[string, []store.OrderItem]
 	events   *dataloadgen.Loader[string, []store.OrderStatusEvent]
 	payments *dataloadgen.Loader[string, []store.Payment]
+	tasks    *dataloadgen.Loader[string, []store.Task]
 }
 
 // loaderWait is how long a loader collects keys before it queries. Root
@@ -41,6 +42,7 @@ func newLoaders(st *store.Store) *Loaders {
 		items:    newListLoader(st.ItemsByOrder),
 		events:   newListLoader(st.StatusEventsByOrder),
 		payments: newListLoader(st.FindPaymentsByOrder),
+		tasks:    newListLoader(st.TasksByOrders),
 	}
 }
 

@@ -97,3 +97,10 @@ func pageSize(first *int) (int, error) {
 	}
 	return min(*first, store.MaxPageSize), nil
 }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -3,12 +3,16 @@ package graph
 import (
 	"net/http"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/smplat/smplat/fulfillment"
 	"github.com/smplat/smplat/graph/model"
+	"github.com/smplat/smplat/graph/playground"
 	"github.com/smplat/smplat/graph/rest"
 	"github.com/smplat/smplat/payments"
 )
@@ -38,10 +42,13 @@ func NewServer(cfg ServerConfig) http.Handler {
 	gql := NewGraphQLHandler(cfg)
 	r.Handle("/graphql", gql)
 	if cfg.Playground {
-		r.Handle("/playground", playground.Handler("smplat GraphQL", "/graphql"))
+		pg := playground.Handler("smplat GraphQL", "/graphql") // GraphiQL, assets embedded (no CDN)
+		r.Handle("/playground", pg)
+		r.Handle("/playground/assets/*", pg)
 	}
 
 	r.Get("/healthz", rest.Health(cfg.Environment, cfg.Version))
+	r.Method("GET", "/metrics", metricsHandler(cfg.Worker))
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/healthz", rest.HealthV1())
 		r.Method("GET", "/products", api.ListProducts())
@@ -62,6 +69,19 @@ func NewServer(cfg ServerConfig) http.Handler {
 		r.With(checkout).Method("POST", "/payments/checkout", payments.CheckoutHandler(cfg.Payments))
 		r.With(checkout).Method("GET", "/payments/status/{payment_id}", payments.StatusHandler(cfg.Payments))
 		r.With(checkout).Method("GET", "/payments/observability", payments.ObservabilityHandler(cfg.Payments))
+
+		r.Method("GET", "/fulfillment/health", fulfillment.HealthHandler(cfg.Worker))
+		r.Method("GET", "/fulfillment/metrics", fulfillment.MetricsHandler(cfg.Worker))
+		r.Method("GET", "/fulfillment/observability", fulfillment.ObservabilityHandler(cfg.Worker))
 	})
 	return r
+}
+
+// metricsHandler serves /metrics in the Prometheus text format: the Go
+// runtime and process, plus the worker's counters and the task queue read
+// from the database.
+func metricsHandler(w *fulfillment.Worker) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), w.Collector())
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -192,13 +192,29 @@ func (r *mutationResolver) ReorderSubscriptionPlans(ctx context.Context, product
 	return v, err
 }
 
+// RetryTask is the resolver for the retryTask field.
+func (r *mutationResolver) RetryTask(ctx context.Context, id string, note *string) (*store.Task, error) {
+	return r.Store.RetryTask(ctx, id, actor(ctx, model.RoleAdmin), deref(note))
+}
+
+// CompleteTask is the resolver for the completeTask field.
+func (r *mutationResolver) CompleteTask(ctx context.Context, id string, note *string) (*store.Task, error) {
+	return r.Store.CompleteManualTask(ctx, id, actor(ctx, model.RoleAdmin), deref(note))
+}
+
+// FailTask is the resolver for the failTask field.
+func (r *mutationResolver) FailTask(ctx context.Context, id string, note string) (*store.Task, error) {
+	return r.Store.FailManualTask(ctx, id, actor(ctx, model.RoleAdmin), note)
+}
+
+// CancelTask is the resolver for the cancelTask field.
+func (r *mutationResolver) CancelTask(ctx context.Context, id string, note *string) (*store.Task, error) {
+	return r.Store.CancelTask(ctx, id, actor(ctx, model.RoleAdmin), deref(note))
+}
+
 // UpdateOrderStatus is the resolver for the updateOrderStatus field.
 func (r *mutationResolver) UpdateOrderStatus(ctx context.Context, id string, status store.OrderStatus, note *string) (*store.Order, error) {
-	n := ""
-	if note != nil {
-		n = *note
-	}
-	return r.Store.UpdateOrderStatus(ctx, id, status, actor(ctx, model.RoleAdmin), n)
+	return r.Store.UpdateOrderStatus(ctx, id, status, actor(ctx, model.RoleAdmin), deref(note))
 }
 
 // Options is the resolver for the options field.
@@ -219,6 +235,11 @@ func (r *orderResolver) StatusHistory(ctx context.Context, obj *store.Order) ([]
 // Payments is the resolver for the payments field.
 func (r *orderResolver) Payments(ctx context.Context, obj *store.Order) ([]store.Payment, error) {
 	return loadersFrom(ctx).payments.Load(ctx, obj.ID)
+}
+
+// Tasks is the resolver for the tasks field.
+func (r *orderResolver) Tasks(ctx context.Context, obj *store.Order) ([]store.Task, error) {
+	return loadersFrom(ctx).tasks.Load(ctx, obj.ID)
 }
 
 // TotalCount is the resolver for the totalCount field.

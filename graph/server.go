@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/smplat/smplat/fulfillment"
 	"github.com/smplat/smplat/graph/auth"
 	"github.com/smplat/smplat/graph/model"
 	"github.com/smplat/smplat/payments"
@@ -29,6 +30,9 @@ type ServerConfig struct {
 	Environment string
 	Version     string
 	Payments    *payments.Service
+	// Worker serves the fulfillment endpoints and metrics whether or not it
+	// runs in this process (running: false when it does not).
+	Worker *fulfillment.Worker
 	// Cache, when set, answers repeated public catalog queries from memory
 	// (see ResponseCache); the caller keeps it in sync with the database.
 	Cache *ResponseCache
@@ -73,6 +77,9 @@ func (c *ServerConfig) defaults() {
 	}
 	if c.Keys == nil {
 		c.Keys = auth.NewKeys(nil, nil)
+	}
+	if c.Worker == nil {
+		c.Worker = fulfillment.New(c.Store, fulfillment.Config{}, c.Logger)
 	}
 	if c.Payments == nil { // unconfigured: checkout is UNAVAILABLE, webhooks refused
 		c.Payments = payments.NewService(c.Store, payments.NewClient(payments.Config{Logger: c.Logger}), c.Logger)

@@ -19,8 +19,10 @@ import (
 
 	migrate "github.com/rubenv/sql-migrate"
 
+	"github.com/smplat/smplat/fulfillment"
 	"github.com/smplat/smplat/graph"
 	"github.com/smplat/smplat/graph/auth"
+	"github.com/smplat/smplat/graph/rest"
 	"github.com/smplat/smplat/migrations"
 	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
@@ -43,10 +45,11 @@ const usage = `usage: smplat <command> [flags]
 
 commands:
   serve                       run the API (and the fulfillment worker when FULFILLMENT_WORKER_ENABLED=true)
-  worker                      run the fulfillment worker alone
+  worker                      run the fulfillment worker alone (health and metrics on HTTP_ADDR)
   migrate up|down|status      apply, roll back one, or list migrations
   seed --slug instagram-growth
                               write a seed product and its configuration
+  smoke fulfillment|checkout  check a deployment (--base-url URL [--api-key KEY]) or the app in process (--in-process)
   version                     print the version
 `
 
@@ -75,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "smoke": // before loadConfig: the checks need no server settings
+		return smokeCmd(ctx, rest, env, stdout, stderr)
 	}
 	cfg, warnings, err := loadConfig(env)
 	if err != nil {
@@ -83,7 +88,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := newLogger(cfg, stderr)
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, warnings, rest, logger, nil)
+		return serve(ctx, cfg, warnings, rest, env, logger, nil)
+	case "worker":
+		return workerCmd(ctx, cfg, env, logger)
 	case "migrate":
 		return migrateCmd(ctx, cfg, rest, stdout)
 	case "seed":
@@ -184,7 +191,7 @@ func seedCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 // serve runs the API until ctx is canceled, then shuts down HTTP first, then
 // the worker, then the database. ready, when not nil, receives the bound
 // address once the server listens (tests listen on :0).
-func serve(ctx context.Context, cfg config, warnings, args []string, logger *slog.Logger, ready chan<- string) error {
+func serve(ctx context.Context, cfg config, warnings, args []string, env func(string) string, logger *slog.Logger, ready chan<- string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	noMigrate := fs.Bool("no-migrate", !cfg.AutoMigrate, "do not apply pending migrations at start")
 	if err := fs.Parse(args); err != nil {
@@ -222,7 +229,18 @@ func serve(ctx context.Context, cfg config, warnings, args []string, logger *slo
 			}
 		}()
 	}
+	worker := fulfillment.New(st, workerConfig(cfg, env), logger)
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	workerDone := make(chan error, 1)
+	if cfg.WorkerEnabled {
+		go func() { workerDone <- worker.Run(workerCtx) }()
+	} else {
+		workerDone <- nil
+	}
+	go purgeIdempotencyKeys(ctx, st, logger)
 	handler := graph.NewServer(graph.ServerConfig{
+		Worker:        worker,
 		Cache:         cache,
 		Store:         st,
 		Payments:      payments.NewService(st, paymentsClient, logger),
@@ -264,5 +282,61 @@ func serve(ctx context.Context, cfg config, warnings, args []string, logger *slo
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
+	// Then the worker (it finishes or releases its tasks), then the database.
+	stopWorker()
+	if err := <-workerDone; err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	return nil
+}
+
+func workerConfig(cfg config, env func(string) string) fulfillment.Config {
+	return fulfillment.Config{PollInterval: cfg.PollInterval, BatchSize: cfg.BatchSize, Env: env}
+}
+
+// purgeIdempotencyKeys deletes idempotency keys past their 24 h every hour.
+func purgeIdempotencyKeys(ctx context.Context, st *store.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := st.PurgeIdempotencyKeys(ctx, time.Now().Add(-store.IdempotencyTTL)); err != nil && ctx.Err() == nil {
+			logger.Warn("purging idempotency keys failed", "error", err)
+		} else if n > 0 {
+			logger.Info("purged idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// workerCmd runs the fulfillment worker alone, serving its health, metrics
+// and Prometheus endpoints on HTTP_ADDR, until ctx is canceled.
+func workerCmd(ctx context.Context, cfg config, env func(string) string, logger *slog.Logger) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.DB().Close()
+	worker := fulfillment.New(st, workerConfig(cfg, env), logger)
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", rest.Health(cfg.Environment, version))
+	mux.Handle("GET /api/v1/fulfillment/health", fulfillment.HealthHandler(worker))
+	mux.Handle("GET /api/v1/fulfillment/metrics", fulfillment.MetricsHandler(worker))
+	mux.Handle("GET /api/v1/fulfillment/observability", fulfillment.ObservabilityHandler(worker))
+	mux.Handle("GET /metrics", fulfillment.PrometheusHandler(worker))
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("worker running", "metrics_addr", ln.Addr().String(), "poll_interval", cfg.PollInterval, "batch_size", cfg.BatchSize)
+	runErr := worker.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	return runErr
 }
