@@ -176,12 +176,6 @@ func newProvider(t *testing.T, h func(w http.ResponseWriter, r *http.Request, ca
 	return p
 }
 
-func (p *provider) callsFor(id string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls[id]
-}
-
 func (p *provider) snapshot() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
