@@ -197,27 +197,40 @@ func measure(ctx context.Context, o options, mode string, drv driver, stats *sta
 	return rows, nil
 }
 
-// childTicks sums the CPU ticks of the children of pid (Postgres backends
-// of a postmaster); -1 without a pid.
+// childTicks is the CPU ticks of the children of pid (the backends of a
+// postmaster): those alive plus those that exited (its cutime+cstime), so
+// a backend closing between two reads takes no time away. -1 without a pid.
 func childTicks(pid int) int64 {
 	if pid <= 0 {
 		return -1
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var sum int64
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
+	stat := func(path string) []string {
+		b, err := os.ReadFile(path)
 		if err != nil {
-			continue
+			return nil
 		}
 		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(fields) < 13 || fields[1] != strconv.Itoa(pid) {
-			continue
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) < 15 {
+			return nil
 		}
-		u, _ := strconv.ParseInt(fields[11], 10, 64)
-		k, _ := strconv.ParseInt(fields[12], 10, 64)
-		sum += u + k
+		return f
+	}
+	ticks := func(f []string, i, j int) int64 {
+		a, _ := strconv.ParseInt(f[i], 10, 64)
+		b, _ := strconv.ParseInt(f[j], 10, 64)
+		return a + b
+	}
+	parent := stat(fmt.Sprintf("/proc/%d/stat", pid))
+	if parent == nil {
+		return -1
+	}
+	sum := ticks(parent, 13, 14) // cutime, cstime: children that exited
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		if f := stat(p); f != nil && f[1] == strconv.Itoa(pid) {
+			sum += ticks(f, 11, 12) // utime, stime
+		}
 	}
 	return sum
 }
