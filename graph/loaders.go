@@ -143,29 +143,21 @@ func preloadProducts(ctx context.Context, st *store.Store, products []store.Prod
 		ids[i] = p.ID
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	// Groups and their options load side by side: options are read by
+	// product id, then primed under every group (empty lists included).
+	var groups map[string][]store.OptionGroup
+	var options map[string][]store.ProductOption
 	if sel.groups {
-		g.Go(func() error {
-			groups, err := st.OptionGroupsByProduct(gctx, ids)
-			if err != nil {
-				return err
-			}
-			primeAll(l.groups, fillMissing(groups, ids))
-			if !sel.options {
-				return nil
-			}
-			var groupIDs []string
-			for _, gs := range groups {
-				for _, g := range gs {
-					groupIDs = append(groupIDs, g.ID)
-				}
-			}
-			options, err := st.OptionsByGroup(gctx, groupIDs)
-			if err != nil {
-				return err
-			}
-			primeAll(l.options, fillMissing(options, groupIDs))
-			return nil
+		g.Go(func() (err error) {
+			groups, err = st.OptionGroupsByProduct(gctx, ids)
+			return err
 		})
+		if sel.options {
+			g.Go(func() (err error) {
+				options, err = st.OptionsOfProducts(gctx, ids)
+				return err
+			})
+		}
 	}
 	if sel.addOns {
 		g.Go(func() error { return primeFrom(gctx, l.addOns, st.AddOnsByProduct, ids) })
@@ -176,7 +168,22 @@ func preloadProducts(ctx context.Context, st *store.Store, products []store.Prod
 	if sel.plans {
 		g.Go(func() error { return primeFrom(gctx, l.plans, st.PlansByProduct, ids) })
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if sel.groups {
+		primeAll(l.groups, fillMissing(groups, ids))
+	}
+	if sel.options {
+		var groupIDs []string
+		for _, gs := range groups {
+			for _, g := range gs {
+				groupIDs = append(groupIDs, g.ID)
+			}
+		}
+		primeAll(l.options, fillMissing(options, groupIDs))
+	}
+	return nil
 }
 
 func primeFrom[V any](ctx context.Context, l *dataloadgen.Loader[string, []V], fetch func(context.Context, []string) (map[string][]V, error), ids []string) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -136,6 +137,10 @@ func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 		cfg.Logger.ErrorContext(ctx, "graphql panic", "request_id", middleware.GetReqID(ctx), "panic", fmt.Sprint(p))
 		return fmt.Errorf("panic: %v", p)
 	})
+	// Executions run at most a few per core at once: more only add
+	// scheduling and garbage (a catalog page allocates megabytes), and the
+	// rest queue here instead of in the runtime.
+	slots := make(chan struct{}, 4*runtime.GOMAXPROCS(0))
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > cfg.MaxBodyBytes {
 			w.Header().Set("Content-Type", "application/json")
@@ -144,6 +149,12 @@ func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		case <-r.Context().Done():
+			return
+		}
 		srv.ServeHTTP(w, r.WithContext(withLoaders(r.Context(), cfg.Store)))
 	})
 	if cfg.Cache != nil {

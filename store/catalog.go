@@ -130,7 +130,7 @@ func validUUID(s string) bool {
 // FindProductBySlug returns the product with the slug, or NOT_FOUND.
 func (s *Store) FindProductBySlug(ctx context.Context, slug string) (*Product, error) {
 	var p Product
-	err := sqlx.GetContext(ctx, s.db, &p, `SELECT `+productColumns+` FROM products WHERE slug = $1`, slug)
+	err := sqlx.GetContext(ctx, prepared{s}, &p, `SELECT `+productColumns+` FROM products WHERE slug = $1`, slug)
 	if err != nil {
 		return nil, notFound(err, "Product not found")
 	}
@@ -234,7 +234,7 @@ func (s *Store) FindProducts(ctx context.Context, f ProductFilter, first int, af
 	args = append(args, first+1)
 	q += fmt.Sprintf(" ORDER BY created_at, id LIMIT $%d", len(args))
 	var ps []Product
-	if err := sqlx.SelectContext(ctx, s.db, &ps, q, args...); err != nil {
+	if err := sqlx.SelectContext(ctx, prepared{s}, &ps, q, args...); err != nil {
 		return ProductPage{}, err
 	}
 	page := ProductPage{Products: ps}
@@ -252,7 +252,7 @@ func (s *Store) CountProducts(ctx context.Context, f ProductFilter) (int, error)
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	var n int
-	err := sqlx.GetContext(ctx, s.db, &n, q, args...)
+	err := sqlx.GetContext(ctx, prepared{s}, &n, q, args...)
 	return n, err
 }
 
@@ -290,7 +290,7 @@ func validIDs(ids []string) []string {
 // OptionGroupsByProduct returns the option groups of each product, in
 // display order, with one query.
 func (s *Store) OptionGroupsByProduct(ctx context.Context, productIDs []string) (map[string][]OptionGroup, error) {
-	return optionGroupsByProduct(ctx, s.db, productIDs)
+	return optionGroupsByProduct(ctx, prepared{s}, productIDs)
 }
 
 func optionGroupsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]OptionGroup, error) {
@@ -305,7 +305,7 @@ func optionGroupsByProduct(ctx context.Context, q sqlx.QueryerContext, productID
 // OptionsByGroup returns the options of each group, in display order, with
 // one query.
 func (s *Store) OptionsByGroup(ctx context.Context, groupIDs []string) (map[string][]ProductOption, error) {
-	return optionsByGroup(ctx, s.db, groupIDs)
+	return optionsByGroup(ctx, prepared{s}, groupIDs)
 }
 
 func optionsByGroup(ctx context.Context, q sqlx.QueryerContext, groupIDs []string) (map[string][]ProductOption, error) {
@@ -317,9 +317,22 @@ func optionsByGroup(ctx context.Context, q sqlx.QueryerContext, groupIDs []strin
 	return groupBy(rows, func(o ProductOption) string { return o.GroupID }), err
 }
 
+// OptionsOfProducts returns the options of every group of the products,
+// by group id, in display order, with one query. It needs only the product
+// ids, so it can run alongside OptionGroupsByProduct instead of after it.
+func (s *Store) OptionsOfProducts(ctx context.Context, productIDs []string) (map[string][]ProductOption, error) {
+	var rows []ProductOption
+	err := sqlx.SelectContext(ctx, prepared{s}, &rows, `SELECT o.id, o.group_id, o.name, o.description, o.price_delta,
+		o.metadata_json, o.display_order, o.created_at, o.updated_at
+		FROM product_options o JOIN product_option_groups g ON g.id = o.group_id
+		WHERE g.product_id = ANY($1) ORDER BY o.group_id, o.display_order, o.created_at, o.id`,
+		pq.Array(validIDs(productIDs)))
+	return groupBy(rows, func(o ProductOption) string { return o.GroupID }), err
+}
+
 // AddOnsByProduct returns the add-ons of each product, in display order.
 func (s *Store) AddOnsByProduct(ctx context.Context, productIDs []string) (map[string][]AddOn, error) {
-	return addOnsByProduct(ctx, s.db, productIDs)
+	return addOnsByProduct(ctx, prepared{s}, productIDs)
 }
 
 func addOnsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]AddOn, error) {
@@ -334,7 +347,7 @@ func addOnsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []st
 // CustomFieldsByProduct returns the custom fields of each product, in
 // display order.
 func (s *Store) CustomFieldsByProduct(ctx context.Context, productIDs []string) (map[string][]CustomField, error) {
-	return customFieldsByProduct(ctx, s.db, productIDs)
+	return customFieldsByProduct(ctx, prepared{s}, productIDs)
 }
 
 func customFieldsByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]CustomField, error) {
@@ -349,7 +362,7 @@ func customFieldsByProduct(ctx context.Context, q sqlx.QueryerContext, productID
 // PlansByProduct returns the subscription plans of each product, in display
 // order.
 func (s *Store) PlansByProduct(ctx context.Context, productIDs []string) (map[string][]SubscriptionPlan, error) {
-	return plansByProduct(ctx, s.db, productIDs)
+	return plansByProduct(ctx, prepared{s}, productIDs)
 }
 
 func plansByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []string) (map[string][]SubscriptionPlan, error) {
@@ -368,7 +381,7 @@ func (s *Store) ProductDetailBySlug(ctx context.Context, slug string) (*ProductD
 	if err != nil {
 		return nil, err
 	}
-	return productDetail(ctx, s.db, p)
+	return productDetail(ctx, prepared{s}, p)
 }
 
 // ProductDetail returns the product with the id and its whole configuration.
@@ -377,7 +390,7 @@ func (s *Store) ProductDetail(ctx context.Context, id string) (*ProductDetail, e
 	if err != nil {
 		return nil, err
 	}
-	return productDetail(ctx, s.db, p)
+	return productDetail(ctx, prepared{s}, p)
 }
 
 func productDetail(ctx context.Context, q sqlx.QueryerContext, p *Product) (*ProductDetail, error) {

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -21,6 +22,9 @@ type Store struct {
 	db *sqlx.DB
 	// now is the clock; tests may replace it.
 	now func() time.Time
+	// stmts holds the prepared statements of the hot catalog reads, by SQL
+	// text (see prepared).
+	stmts sync.Map
 }
 
 // New wraps an open database.
@@ -47,6 +51,52 @@ func Open(ctx context.Context, dsn string, maxConns int) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("connect to database: %w", RedactError(err))
 	}
 	return db, nil
+}
+
+// prepared is a sqlx.QueryerContext whose queries run through statements
+// prepared once per pool (database/sql re-prepares each lazily on every
+// connection), so Postgres parses and plans the hot catalog reads once
+// instead of on every request. Use it for fixed SQL texts only: each
+// distinct text keeps a statement.
+type prepared struct{ s *Store }
+
+func (p prepared) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := p.s.prepare(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (p prepared) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	st, err := p.s.prepare(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryxContext(ctx, args...)
+}
+
+func (p prepared) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	st, err := p.s.prepare(ctx, query)
+	if err != nil { // sqlx.Row cannot carry the error: run it unprepared
+		return p.s.db.QueryRowxContext(ctx, query, args...)
+	}
+	return st.QueryRowxContext(ctx, args...)
+}
+
+func (s *Store) prepare(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := s.db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
 }
 
 // DB returns the underlying handle.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -200,6 +201,7 @@ func serve(ctx context.Context, cfg config, warnings, args []string, env func(st
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
+	tuneGC(env)
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -288,6 +290,18 @@ func serve(ctx context.Context, cfg config, warnings, args []string, env func(st
 		return fmt.Errorf("worker: %w", err)
 	}
 	return nil
+}
+
+// tuneGC trades a little memory for less collection work, within a soft
+// memory limit, unless GOGC or GOMEMLIMIT are set: rendering catalog pages
+// allocates a lot of short-lived garbage.
+func tuneGC(env func(string) string) {
+	if env("GOGC") == "" {
+		debug.SetGCPercent(300)
+	}
+	if env("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
+	}
 }
 
 func workerConfig(cfg config, env func(string) string) fulfillment.Config {

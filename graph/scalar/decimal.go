@@ -21,7 +21,9 @@ func MarshalDecimal(d decimal.Decimal) graphql.Marshaler {
 
 // FormatDecimal is the string form used by GraphQL.
 func FormatDecimal(d decimal.Decimal) string {
-	if d.Equal(d.Round(2)) {
+	// Money read from numeric(…,2) columns has exponent -2 already: the
+	// cheap path. Otherwise compare with its rounding (multipliers).
+	if d.Exponent() >= -2 || d.Equal(d.Round(2)) {
 		return d.StringFixed(2)
 	}
 	return d.String()

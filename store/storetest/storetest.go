@@ -145,8 +145,29 @@ func (cc *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (dri
 	return cc.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
 
+// PrepareContext counts each execution of a prepared statement, not its
+// preparation.
 func (cc *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return cc.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	st, err := cc.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{Stmt: st, c: cc.c}, nil
+}
+
+type countingStmt struct {
+	driver.Stmt
+	c *Counter
+}
+
+func (cs *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	cs.c.n.Add(1)
+	return cs.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+}
+
+func (cs *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	cs.c.n.Add(1)
+	return cs.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
 }
 
 func (cc *countingConn) ResetSession(ctx context.Context) error {
