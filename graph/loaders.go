@@ -129,69 +129,77 @@ func selectedProductFields(ctx context.Context, paths ...[]string) productSelect
 	return sel
 }
 
-// preloadProducts runs, for the products a root resolver returns, the
-// nested reads the query asks for — one statement per level, the
-// independent levels concurrently — and primes the loaders with the results,
-// so the field resolvers that follow find everything without waiting.
-func preloadProducts(ctx context.Context, st *store.Store, products []store.Product, sel productSelection) error {
-	if len(products) == 0 || !sel.any() {
-		return nil
+// nested is the configuration of a set of products, one map per level.
+type nested struct {
+	groups  map[string][]store.OptionGroup   // by product id
+	options map[string][]store.ProductOption // by group id
+	addOns  map[string][]store.AddOn
+	fields  map[string][]store.CustomField
+	plans   map[string][]store.SubscriptionPlan
+}
+
+// fetchNested runs, for the products, the nested reads the selection asks
+// for: one statement per level, all levels concurrently (options are read
+// by product id, so they need not wait for the groups).
+func fetchNested(ctx context.Context, st *store.Store, ids []string, sel productSelection) (*nested, error) {
+	n := &nested{}
+	if len(ids) == 0 || !sel.any() {
+		return n, nil
 	}
-	l := loadersFrom(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	if sel.groups {
+		g.Go(func() (err error) { n.groups, err = st.OptionGroupsByProduct(gctx, ids); return err })
+	}
+	if sel.options {
+		g.Go(func() (err error) { n.options, err = st.OptionsOfProducts(gctx, ids); return err })
+	}
+	if sel.addOns {
+		g.Go(func() (err error) { n.addOns, err = st.AddOnsByProduct(gctx, ids); return err })
+	}
+	if sel.fields {
+		g.Go(func() (err error) { n.fields, err = st.CustomFieldsByProduct(gctx, ids); return err })
+	}
+	if sel.plans {
+		g.Go(func() (err error) { n.plans, err = st.PlansByProduct(gctx, ids); return err })
+	}
+	return n, g.Wait()
+}
+
+// preloadProducts fetches, for the products a root resolver returns, the
+// nested lists the query asks for (fetchNested) and primes the loaders
+// with them — empty lists included — so the field resolvers that follow
+// find everything without waiting or querying.
+func preloadProducts(ctx context.Context, st *store.Store, products []store.Product, sel productSelection) error {
 	ids := make([]string, len(products))
 	for i, p := range products {
 		ids[i] = p.ID
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	// Groups and their options load side by side: options are read by
-	// product id, then primed under every group (empty lists included).
-	var groups map[string][]store.OptionGroup
-	var options map[string][]store.ProductOption
-	if sel.groups {
-		g.Go(func() (err error) {
-			groups, err = st.OptionGroupsByProduct(gctx, ids)
-			return err
-		})
-		if sel.options {
-			g.Go(func() (err error) {
-				options, err = st.OptionsOfProducts(gctx, ids)
-				return err
-			})
-		}
-	}
-	if sel.addOns {
-		g.Go(func() error { return primeFrom(gctx, l.addOns, st.AddOnsByProduct, ids) })
-	}
-	if sel.fields {
-		g.Go(func() error { return primeFrom(gctx, l.fields, st.CustomFieldsByProduct, ids) })
-	}
-	if sel.plans {
-		g.Go(func() error { return primeFrom(gctx, l.plans, st.PlansByProduct, ids) })
-	}
-	if err := g.Wait(); err != nil {
+	n, err := fetchNested(ctx, st, ids, sel)
+	if err != nil {
 		return err
 	}
+	l := loadersFrom(ctx)
 	if sel.groups {
-		primeAll(l.groups, fillMissing(groups, ids))
+		primeAll(l.groups, fillMissing(n.groups, ids))
 	}
 	if sel.options {
 		var groupIDs []string
-		for _, gs := range groups {
+		for _, gs := range n.groups {
 			for _, g := range gs {
 				groupIDs = append(groupIDs, g.ID)
 			}
 		}
-		primeAll(l.options, fillMissing(options, groupIDs))
+		primeAll(l.options, fillMissing(n.options, groupIDs))
 	}
-	return nil
-}
-
-func primeFrom[V any](ctx context.Context, l *dataloadgen.Loader[string, []V], fetch func(context.Context, []string) (map[string][]V, error), ids []string) error {
-	m, err := fetch(ctx, ids)
-	if err != nil {
-		return err
+	if sel.addOns {
+		primeAll(l.addOns, fillMissing(n.addOns, ids))
 	}
-	primeAll(l, fillMissing(m, ids))
+	if sel.fields {
+		primeAll(l.fields, fillMissing(n.fields, ids))
+	}
+	if sel.plans {
+		primeAll(l.plans, fillMissing(n.plans, ids))
+	}
 	return nil
 }
 

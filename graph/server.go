@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -41,6 +40,10 @@ type ServerConfig struct {
 	Playground    bool
 	Introspection bool
 	CORSOrigins   []string
+
+	// DisableFastPath sends every query through gqlgen's executor (tests
+	// compare the two paths).
+	DisableFastPath bool
 
 	// Limits; zero values take the defaults below.
 	ComplexityLimit  int
@@ -137,10 +140,7 @@ func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 		cfg.Logger.ErrorContext(ctx, "graphql panic", "request_id", middleware.GetReqID(ctx), "panic", fmt.Sprint(p))
 		return fmt.Errorf("panic: %v", p)
 	})
-	// Executions run at most a few per core at once: more only add
-	// scheduling and garbage (a catalog page allocates megabytes), and the
-	// rest queue here instead of in the runtime.
-	slots := make(chan struct{}, 4*runtime.GOMAXPROCS(0))
+	fast := newCatalogFastPath(cfg.Store, es, cfg.ComplexityLimit, cfg.DepthLimit)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > cfg.MaxBodyBytes {
 			w.Header().Set("Content-Type", "application/json")
@@ -149,10 +149,7 @@ func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		case <-r.Context().Done():
+		if !cfg.DisableFastPath && fast.serve(w, r, cfg.MaxBodyBytes) {
 			return
 		}
 		srv.ServeHTTP(w, r.WithContext(withLoaders(r.Context(), cfg.Store)))
