@@ -13,6 +13,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/smplat/smplat/graph/rest"
 )
 
 // ResponseCache keeps the exact bytes of answered public catalog queries
@@ -145,29 +147,12 @@ func (c *ResponseCache) middleware(maxBody int64, next http.Handler) http.Handle
 			return
 		}
 		slot := &cacheSlot{}
-		rec := &capture{ResponseWriter: w, status: http.StatusOK}
+		rec := rest.NewRecorder(w)
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), cacheSlotKey{}, slot)))
-		if slot.cacheable && rec.status == http.StatusOK {
-			c.put(key, w.Header().Get("Content-Type"), rec.buf.Bytes(), version)
+		if slot.cacheable && rec.Status == http.StatusOK {
+			c.put(key, w.Header().Get("Content-Type"), rec.Body.Bytes(), version)
 		}
 	})
-}
-
-// capture passes a response through while keeping a copy of its body.
-type capture struct {
-	http.ResponseWriter
-	status int
-	buf    bytes.Buffer
-}
-
-func (c *capture) WriteHeader(status int) {
-	c.status = status
-	c.ResponseWriter.WriteHeader(status)
-}
-
-func (c *capture) Write(b []byte) (int, error) {
-	c.buf.Write(b)
-	return c.ResponseWriter.Write(b)
 }
 
 // markCacheable is a gqlgen response hook: it marks the request's slot

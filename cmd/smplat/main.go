@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := newLogger(cfg, stderr)
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, warnings, rest, env, logger, nil)
+		return serve(ctx, cfg, warnings, rest, env, logger)
 	case "worker":
 		return workerCmd(ctx, cfg, env, logger)
 	case "migrate":
@@ -130,13 +131,15 @@ func migrateCmd(ctx context.Context, cfg config, args []string, stdout io.Writer
 	db := st.DB().DB
 	switch args[0] {
 	case "up":
-		n, err := migrate.ExecContext(ctx, db, "postgres", src, migrate.Up)
+		n, err := migrateUp(ctx, db)
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", err)
 		}
 		fmt.Fprintf(stdout, "applied %d migrations\n", n)
 	case "down":
-		n, err := migrate.ExecMaxContext(ctx, db, "postgres", src, migrate.Down, 1)
+		n, err := withMigrationLock(ctx, db, func() (int, error) {
+			return migrate.ExecMaxContext(ctx, db, "postgres", src, migrate.Down, 1)
+		})
 		if err != nil {
 			return fmt.Errorf("migrate down: %w", err)
 		}
@@ -167,6 +170,33 @@ func migrateCmd(ctx context.Context, cfg config, args []string, stdout io.Writer
 	return nil
 }
 
+// migrationLockKey is the Postgres advisory lock that serializes migrations
+// of processes starting together (sql-migrate takes no lock of its own).
+const migrationLockKey = 0x736d706c6174 // "smplat"
+
+// migrateUp applies pending migrations under the migration lock.
+func migrateUp(ctx context.Context, db *sql.DB) (int, error) {
+	return withMigrationLock(ctx, db, func() (int, error) {
+		return migrate.ExecContext(ctx, db, "postgres", migrations.Source(), migrate.Up)
+	})
+}
+
+// withMigrationLock runs fn while holding the migration lock on a
+// connection of its own; other processes wait for it, then find nothing
+// left to apply.
+func withMigrationLock(ctx context.Context, db *sql.DB, fn func() (int, error)) (int, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return 0, fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey) //nolint:errcheck // released with the session anyway
+	return fn()
+}
+
 func seedCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	slug := fs.String("slug", "instagram-growth", "seed product to write")
@@ -178,7 +208,7 @@ func seedCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		return err
 	}
 	defer st.DB().Close()
-	if _, err := migrate.ExecContext(ctx, st.DB().DB, "postgres", migrations.Source(), migrate.Up); err != nil {
+	if _, err := migrateUp(ctx, st.DB().DB); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	id, err := st.Seed(ctx, *slug)
@@ -189,10 +219,11 @@ func seedCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	return nil
 }
 
-// serve runs the API until ctx is canceled, then shuts down HTTP first, then
-// the worker, then the database. ready, when not nil, receives the bound
-// address once the server listens (tests listen on :0).
-func serve(ctx context.Context, cfg config, warnings, args []string, env func(string) string, logger *slog.Logger, ready chan<- string) error {
+// serve runs the API until ctx is canceled. On shutdown the worker stops
+// claiming at once, HTTP drains, the worker's running tasks finish or are
+// released, and the database closes last. The bound address is logged
+// ("listening addr=…"; tests listen on :0).
+func serve(ctx context.Context, cfg config, warnings, args []string, env func(string) string, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	noMigrate := fs.Bool("no-migrate", !cfg.AutoMigrate, "do not apply pending migrations at start")
 	if err := fs.Parse(args); err != nil {
@@ -208,7 +239,7 @@ func serve(ctx context.Context, cfg config, warnings, args []string, env func(st
 	}
 	defer st.DB().Close()
 	if !*noMigrate {
-		n, err := migrate.ExecContext(ctx, st.DB().DB, "postgres", migrations.Source(), migrate.Up)
+		n, err := migrateUp(ctx, st.DB().DB)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -268,9 +299,6 @@ func serve(ctx context.Context, cfg config, warnings, args []string, env func(st
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "environment", cfg.Environment, "version", version,
 		"playground", cfg.Playground)
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -279,13 +307,14 @@ func serve(ctx context.Context, cfg config, warnings, args []string, env func(st
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	// The worker stops claiming at once and finishes (or releases) its
+	// running tasks while HTTP drains; then the database closes.
+	stopWorker()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
-	// Then the worker (it finishes or releases its tasks), then the database.
-	stopWorker()
 	if err := <-workerDone; err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

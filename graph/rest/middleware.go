@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -56,7 +57,7 @@ func Idempotent(st *store.Store, logger *slog.Logger) func(http.Handler) http.Ha
 				return
 			}
 			sum := sha256.New()
-			io.WriteString(sum, r.Method+" "+r.URL.Path+"\n")
+			io.WriteString(sum, r.Method+" "+strings.TrimSuffix(r.URL.Path, "/")+"\n")
 			sum.Write(body)
 			scope, k := auth.Scope(r.Context()), "rest:"+key
 			replay, err := st.BeginIdempotent(r.Context(), scope, k, hex.EncodeToString(sum.Sum(nil)))
@@ -72,11 +73,12 @@ func Idempotent(st *store.Store, logger *slog.Logger) func(http.Handler) http.Ha
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+			rec := NewRecorder(w)
 			next.ServeHTTP(rec, r)
-			ctx := r.Context()
-			if rec.status >= 200 && rec.status < 300 {
-				err = st.CompleteIdempotent(ctx, scope, k, rec.status, rec.body.Bytes())
+			// A client that gave up must not leave the key in flight.
+			ctx := context.WithoutCancel(r.Context())
+			if rec.Status >= 200 && rec.Status < 300 {
+				err = st.CompleteIdempotent(ctx, scope, k, rec.Status, rec.Body.Bytes())
 			} else {
 				err = st.AbandonIdempotent(ctx, scope, k)
 			}
@@ -87,19 +89,25 @@ func Idempotent(st *store.Store, logger *slog.Logger) func(http.Handler) http.Ha
 	}
 }
 
-// recorder passes a response through while keeping a copy of it.
-type recorder struct {
+// Recorder passes a response through while keeping a copy of its status
+// and body (for idempotent replays and the response cache).
+type Recorder struct {
 	http.ResponseWriter
-	status int
-	body   bytes.Buffer
+	Status int
+	Body   bytes.Buffer
 }
 
-func (r *recorder) WriteHeader(status int) {
-	r.status = status
+// NewRecorder wraps w; the status is 200 until WriteHeader says otherwise.
+func NewRecorder(w http.ResponseWriter) *Recorder {
+	return &Recorder{ResponseWriter: w, Status: http.StatusOK}
+}
+
+func (r *Recorder) WriteHeader(status int) {
+	r.Status = status
 	r.ResponseWriter.WriteHeader(status)
 }
 
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
+func (r *Recorder) Write(b []byte) (int, error) {
+	r.Body.Write(b)
 	return r.ResponseWriter.Write(b)
 }
