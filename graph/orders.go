@@ -11,6 +11,7 @@ import (
 
 	"github.com/smplat/smplat/graph/auth"
 	"github.com/smplat/smplat/graph/model"
+	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 )
 
@@ -44,10 +45,11 @@ func orderInput(ctx context.Context, in model.CreateOrderInput) store.CreateOrde
 }
 
 // idempotent runs create at most once per (API key, operation, key): a
-// retry with the same arguments gets the id the first call returned (and
-// the response is marked with extensions.idempotentReplayed); different
-// arguments are IDEMPOTENCY_CONFLICT; a call still running is
-// IDEMPOTENCY_IN_FLIGHT. A failed call stores nothing.
+// retry with the same arguments gets what the first call returned (an id,
+// or a JSON document) and the response is marked with
+// extensions.idempotentReplayed; different arguments are
+// IDEMPOTENCY_CONFLICT; a call still running is IDEMPOTENCY_IN_FLIGHT. A
+// failed call stores nothing.
 func (r *Resolver) idempotent(ctx context.Context, op string, key *string, args any, create func() (string, error)) (string, error) {
 	if key == nil {
 		return create()
@@ -103,4 +105,26 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// startCheckout is createCheckoutSession: the payments service behind an
+// idempotency key whose replay is the first session (stored as JSON).
+func (r *Resolver) startCheckout(ctx context.Context, orderID, successURL, cancelURL string, customerEmail, key *string) (*payments.CheckoutResult, error) {
+	args := map[string]any{"orderId": orderID, "successUrl": successURL, "cancelUrl": cancelURL, "customerEmail": customerEmail}
+	stored, err := r.idempotent(ctx, "createCheckoutSession", key, args, func() (string, error) {
+		res, err := r.Payments.StartCheckout(ctx, orderID, successURL, cancelURL, customerEmail, deref(key))
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(res)
+		return string(b), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var res payments.CheckoutResult
+	if err := json.Unmarshal([]byte(stored), &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }

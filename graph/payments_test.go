@@ -73,6 +73,34 @@ func TestPaidOrderEndToEnd(t *testing.T) {
 		t.Fatalf("session: %+v", session)
 	}
 
+	// The same key replays the first session; with other arguments it is refused.
+	var again struct {
+		CreateCheckoutSession struct{ CheckoutSessionID, PaymentID string }
+	}
+	post(t, c, checkout, &again, client.Var("id", orderID), client.AddHeader("X-API-Key", "checkout-key"))
+	if again.CreateCheckoutSession.CheckoutSessionID != session.CheckoutSessionID || again.CreateCheckoutSession.PaymentID != session.PaymentID {
+		t.Fatalf("retry with the same key: %+v vs %+v", again.CreateCheckoutSession, session)
+	}
+	other := strings.Replace(checkout, "https://shop.example/ok", "https://shop.example/elsewhere", 1)
+	if err := postErr(c, other, &again, client.Var("id", orderID), client.AddHeader("X-API-Key", "checkout-key")); err == nil ||
+		!strings.Contains(err.Error(), "IDEMPOTENCY_CONFLICT") {
+		t.Fatalf("same key, other arguments: %v", err)
+	}
+	restCheckout := func(successURL string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/api/v1/payments/checkout/", strings.NewReader(fmt.Sprintf(
+			`{"order_id":%q,"success_url":%q,"cancel_url":"https://shop.example/cancel"}`, orderID, successURL)))
+		req.Header.Set("X-API-Key", "checkout-key")
+		req.Header.Set("Idempotency-Key", "rest-co-1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	r1, r2, r3 := restCheckout("https://shop.example/ok"), restCheckout("https://shop.example/ok"), restCheckout("https://shop.example/x")
+	if r1.Code != 200 || r2.Body.String() != r1.Body.String() || r2.Header().Get("Idempotent-Replayed") != "true" ||
+		!strings.Contains(r1.Body.String(), session.CheckoutSessionID) || r3.Code != 422 {
+		t.Fatalf("REST checkout with a key: %d %s / %d %s / %d %s", r1.Code, r1.Body, r2.Code, r2.Body, r3.Code, r3.Body)
+	}
+
 	event := fmt.Sprintf(`{"id":"evt_e2e_1","type":"checkout.session.completed","created":%d,"data":{"object":{
 		"id":%q,"object":"checkout.session","payment_status":"paid","amount_total":127740,"currency":"eur",
 		"payment_intent":"pi_e2e","metadata":{"order_id":%q}}}}`, time.Now().Unix(), session.CheckoutSessionID, orderID)
@@ -124,7 +152,7 @@ func TestPaidOrderEndToEnd(t *testing.T) {
 		Checkout struct{ Totals map[string]int } `json:"checkout"`
 		Webhooks struct{ Totals map[string]int } `json:"webhooks"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &obs); err != nil || obs.Checkout.Totals["succeeded"] != 1 || obs.Webhooks.Totals["processed"] != 2 {
+	if err := json.Unmarshal(rec.Body.Bytes(), &obs); err != nil || obs.Checkout.Totals["succeeded"] != 2 || obs.Webhooks.Totals["processed"] != 2 {
 		t.Fatalf("observability: %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -66,7 +66,7 @@ func NewServer(cfg ServerConfig) http.Handler {
 
 		// The webhook is public: its Stripe-Signature is its authentication.
 		r.Method("POST", "/payments/webhooks/stripe", payments.WebhookHandler(cfg.Payments))
-		r.With(checkout).Method("POST", "/payments/checkout", payments.CheckoutHandler(cfg.Payments))
+		r.With(checkout, idempotent).Method("POST", "/payments/checkout", payments.CheckoutHandler(cfg.Payments))
 		r.With(checkout).Method("GET", "/payments/status/{payment_id}", payments.StatusHandler(cfg.Payments))
 		r.With(checkout).Method("GET", "/payments/observability", payments.ObservabilityHandler(cfg.Payments))
 

@@ -30,11 +30,7 @@ func (r *mutationResolver) CreateOrder(ctx context.Context, input model.CreateOr
 
 // CreateCheckoutSession is the resolver for the createCheckoutSession field.
 func (r *mutationResolver) CreateCheckoutSession(ctx context.Context, orderID string, successURL string, cancelURL string, customerEmail *string, idempotencyKey *string) (*payments.CheckoutResult, error) {
-	key := ""
-	if idempotencyKey != nil {
-		key = *idempotencyKey
-	}
-	return r.Payments.StartCheckout(ctx, orderID, successURL, cancelURL, customerEmail, key)
+	return r.startCheckout(ctx, orderID, successURL, cancelURL, customerEmail, idempotencyKey)
 }
 
 // CreateProduct is the resolver for the createProduct field.
