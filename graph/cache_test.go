@@ -79,10 +79,8 @@ func TestCacheInvalidationAcrossProcesses(t *testing.T) {
 	waitFor(t, "the write to reach process b", func() bool {
 		return strings.Contains(query(b, titleQuery, "").Body.String(), `"Renamed"`)
 	})
+	// Correctness is that it arrives (waitFor); how fast is measured, not asserted.
 	t.Logf("write through process a visible on process b after %v", time.Since(start))
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("write visible after %v, want within 1s", d)
-	}
 
 	// While the change feed is down the cache is bypassed.
 	cacheB.SetLive(false)

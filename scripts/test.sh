@@ -9,7 +9,14 @@ STRIPE_MOCK_VERSION=v0.203.0
 cleanup=()
 trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port prints a port nothing listens on (bash only: no python or curl).
+free_port() {
+  local p
+  while :; do
+    p=$(( (RANDOM % 20000) + 40000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pgdir=$(mktemp -d /tmp/smplat-test-pg.XXXXXX)
@@ -26,14 +33,21 @@ if [ -z "${STRIPE_MOCK_URL:-}" ]; then
     (cd /tmp && GOFLAGS= go install "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION")
   fi
   smport=$(free_port)
-  "$gobin/stripe-mock" -http-port "$smport" -https-port 0 >/tmp/smplat-stripe-mock.log 2>&1 &
+  smlog=$(mktemp /tmp/smplat-stripe-mock.XXXXXX.log)
+  "$gobin/stripe-mock" -http-port "$smport" -https-port 0 >"$smlog" 2>&1 &
   smpid=$!
-  cleanup+=("kill $smpid 2>/dev/null || true")
+  cleanup+=("kill $smpid 2>/dev/null || true; rm -f '$smlog'")
   export STRIPE_MOCK_URL="http://127.0.0.1:$smport"
-  for _ in $(seq 1 50); do
-    curl -fs -o /dev/null -H 'Authorization: Bearer sk_test_123' "$STRIPE_MOCK_URL/v1/customers" && break
+  up=""
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$smport") 2>/dev/null; then up=1; break; fi
     sleep 0.1
   done
+  if [ -z "$up" ]; then
+    echo "test: stripe-mock did not start on $STRIPE_MOCK_URL:" >&2
+    cat "$smlog" >&2
+    exit 1
+  fi
   echo "test: stripe-mock $STRIPE_MOCK_VERSION on $STRIPE_MOCK_URL"
 fi
 
