@@ -667,8 +667,9 @@ func (s *Store) ListOrders(ctx context.Context, f OrderFilter, skip, limit int) 
 // change (from, to, actor, note) in the same transaction. Setting the
 // status it already has is recorded too (the note may matter: "customer
 // called"), but leaves updated_at alone. Any status may follow any other:
-// admins repair what automation got wrong. Errors: NOT_FOUND "Order not
-// found".
+// admins repair what automation got wrong. Canceling an order cancels its
+// tasks that have not started (see SetOrderStatusTx). Errors: NOT_FOUND
+// "Order not found".
 func (s *Store) UpdateOrderStatus(ctx context.Context, id string, to OrderStatus, actor, note string) (*Order, error) {
 	var o *Order
 	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -683,7 +684,28 @@ func (s *Store) UpdateOrderStatus(ctx context.Context, id string, to OrderStatus
 // packages that change the status together with other writes (payments:
 // paid → processing + tasks; fulfillment: derived status). It locks the
 // order row. Errors: NOT_FOUND "Order not found".
+//
+// Setting canceled (even again) also cancels the order's tasks that are
+// pending or parked, in the same transaction, each with a history entry
+// noting "order canceled", so the worker never calls a provider for them
+// (ClaimTasks also skips tasks of canceled orders). Tasks already
+// in_progress keep their lease and finish: the provider call may be under
+// way, and its outcome is recorded on the task; the order stays canceled
+// whatever they report. Failed and completed tasks are left as they are.
 func SetOrderStatusTx(ctx context.Context, tx sqlx.ExtContext, id string, to OrderStatus, actor, note string) (*Order, error) {
+	if to == OrderCanceled && validUUID(id) {
+		// Lock the tasks before the order row: the worker and the operator
+		// actions lock a task, then its order (deriveOrderStatusTx), and
+		// taking the order first here could deadlock with them. A task a
+		// worker is claiming right now is waited for and then skipped: it
+		// is in_progress.
+		if _, err := tx.ExecContext(ctx, `SELECT t.id FROM fulfillment_tasks t
+			JOIN order_items oi ON oi.id = t.order_item_id
+			WHERE oi.order_id = $1 AND t.status IN ('pending', 'parked')
+			ORDER BY t.id FOR UPDATE OF t`, id); err != nil {
+			return nil, fmt.Errorf("lock order tasks: %w", err)
+		}
+	}
 	o, err := findOrder(ctx, tx, id, true)
 	if err != nil {
 		return nil, err
@@ -708,7 +730,28 @@ func SetOrderStatusTx(ctx context.Context, tx sqlx.ExtContext, id string, to Ord
 	if err != nil {
 		return nil, err
 	}
+	if to == OrderCanceled {
+		if err := cancelOpenTasksTx(ctx, tx, id, actor); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// cancelOpenTasksTx cancels the order's pending and parked tasks (history
+// event "canceled", note "order canceled", by actor). The caller holds the
+// locks (SetOrderStatusTx).
+func cancelOpenTasksTx(ctx context.Context, tx sqlx.ExtContext, orderID, actor string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE fulfillment_tasks t SET status = 'canceled', completed_at = now(),
+			updated_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+			history = t.history || jsonb_build_array(jsonb_build_object('at', now(), 'attempt', 0,
+				'event', 'canceled', 'worker', $2::text, 'note', 'order canceled'))
+		FROM order_items oi
+		WHERE oi.id = t.order_item_id AND oi.order_id = $1 AND t.status IN ('pending', 'parked')`, orderID, actor)
+	if err != nil {
+		return fmt.Errorf("cancel order tasks: %w", err)
+	}
+	return nil
 }
 
 // Progress is an order's fulfillment progress (SPEC §5; REST keys compat).

@@ -3,13 +3,16 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
@@ -755,5 +758,154 @@ func TestQuoteProductAgreesWithOrder(t *testing.T) {
 	_, err = s.QuoteProduct(ctx, p.Slug, store.Configuration{OptionIDs: []string{"x"}}, 1)
 	if e, ok := store.AsError(err); !ok || e.Field != "configuration.optionIds.0" {
 		t.Fatalf("bad option: %v", err)
+	}
+}
+
+// Canceling an order cancels its tasks that have not started (pending,
+// parked) in the same transaction, with a history note; a task a worker is
+// running keeps its lease and may finish; the worker claims nothing more.
+func TestCancelOrderCancelsOpenTasks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.New(t)
+	s := store.New(db)
+	orderID, _ := fixture(t, db, seedConfig, "processing", 2) // 4 http tasks
+	now := time.Now()
+	enqueue(t, s, orderID, now.Add(-time.Hour))
+	running, err := s.ClaimTasks(ctx, "w1", 1, time.Minute, now)
+	if err != nil || len(running) != 1 {
+		t.Fatalf("claimed %d (%v)", len(running), err)
+	}
+	toPark, err := s.ClaimTasks(ctx, "w2", 1, time.Minute, now)
+	if err != nil || len(toPark) != 1 {
+		t.Fatalf("claimed %d (%v)", len(toPark), err)
+	}
+	if err := s.ParkTask(ctx, toPark[0].Lease(), "reply lost", nil, nil, now); err != nil {
+		t.Fatal(err)
+	}
+
+	// Inside a transaction that rolls back, nothing happens to the tasks.
+	rollback := errors.New("rollback")
+	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := store.SetOrderStatusTx(ctx, tx, orderID, store.OrderCanceled, "admin", ""); err != nil {
+			return err
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	var open int
+	if err := db.Get(&open, `SELECT count(*) FROM fulfillment_tasks t JOIN order_items oi ON oi.id = t.order_item_id
+		WHERE oi.order_id = $1 AND t.status IN ('pending', 'parked')`, orderID); err != nil || open != 3 {
+		t.Fatalf("open tasks after rollback %d (%v), want 3", open, err)
+	}
+
+	if _, err := s.UpdateOrderStatus(ctx, orderID, store.OrderCanceled, "admin", "customer asked"); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := s.FindTasksByOrder(ctx, orderID)
+	if err != nil || len(tasks) != 4 {
+		t.Fatalf("tasks %d (%v)", len(tasks), err)
+	}
+	for _, task := range tasks {
+		if task.ID == running[0].ID {
+			if task.Status != store.TaskInProgress || task.LeaseOwner == nil || *task.LeaseOwner != "w1" ||
+				task.Attempt != running[0].Attempt {
+				t.Errorf("running task changed: %s owner %v attempt %d", task.Status, task.LeaseOwner, task.Attempt)
+			}
+			continue
+		}
+		if task.Status != store.TaskCanceled || task.CompletedAt == nil {
+			t.Errorf("task %s is %s, want canceled", task.ID, task.Status)
+		}
+		var history []map[string]any
+		if err := json.Unmarshal(task.History, &history); err != nil || len(history) == 0 {
+			t.Fatalf("history %s (%v)", task.History, err)
+		}
+		last := history[len(history)-1]
+		if last["event"] != "canceled" || last["note"] != "order canceled" || last["worker"] != "admin" {
+			t.Errorf("last history entry %v", last)
+		}
+	}
+	if got, err := s.ClaimTasks(ctx, "w3", 10, time.Minute, now.Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Fatalf("claimed %d tasks of a canceled order (%v)", len(got), err)
+	}
+	// The running task finishes; the order stays canceled.
+	if err := s.CompleteTask(ctx, running[0].Lease(), store.JSON(`{"ok":true}`), nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if st := orderStatus(t, db, orderID); st != "canceled" {
+		t.Fatalf("order %s, want canceled", st)
+	}
+}
+
+// Workers claiming and completing while admins cancel orders: no deadlock
+// (cancel locks tasks before the order, as the worker does), and no
+// canceled order is left with a pending or parked task.
+func TestCancelOrderWhileWorkersClaim(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.New(t)
+	s := store.New(db)
+	now := time.Now()
+	var orders []string
+	for i := 0; i < 12; i++ {
+		id, _ := fixture(t, db, seedConfig, "processing", 2)
+		enqueue(t, s, id, now.Add(-time.Hour))
+		orders = append(orders, id)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(owner string) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tasks, err := s.ClaimTasks(ctx, owner, 2, time.Minute, now)
+				if err != nil {
+					errs <- fmt.Errorf("claim: %w", err)
+					return
+				}
+				for _, task := range tasks {
+					if err := s.CompleteTask(ctx, task.Lease(), store.JSON(`{}`), nil, now); err != nil {
+						errs <- fmt.Errorf("complete: %w", err)
+						return
+					}
+				}
+			}
+		}(fmt.Sprintf("w%d", w))
+	}
+	var cancels sync.WaitGroup
+	for _, id := range orders {
+		cancels.Add(1)
+		go func(id string) {
+			defer cancels.Done()
+			if _, err := s.UpdateOrderStatus(ctx, id, store.OrderCanceled, "admin", ""); err != nil {
+				errs <- fmt.Errorf("cancel %s: %w", id, err)
+			}
+		}(id)
+	}
+	cancels.Wait()
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var open int
+	if err := db.Get(&open, `SELECT count(*) FROM fulfillment_tasks WHERE status IN ('pending', 'parked', 'in_progress')`); err != nil || open != 0 {
+		t.Fatalf("%d tasks still open (%v)", open, err)
+	}
+	var notCanceled int
+	if err := db.Get(&notCanceled, `SELECT count(*) FROM orders WHERE id = ANY($1) AND status <> 'canceled'`,
+		pq.Array(orders)); err != nil || notCanceled != 0 {
+		t.Fatalf("%d orders not canceled (%v)", notCanceled, err)
 	}
 }

@@ -479,8 +479,12 @@ func (r *taskInsertRows) add(itemID string, typ TaskType, kind, title string, de
 // Worker operations
 
 // ClaimTasks claims up to limit due tasks (pending, not manual, scheduled_at
-// <= now) for owner, oldest first, with FOR UPDATE SKIP LOCKED so concurrent
-// workers never claim the same task. Claimed tasks are in_progress with a
+// <= now, order not canceled) for owner, oldest first, with FOR UPDATE SKIP
+// LOCKED so concurrent workers never claim the same task. Canceling an order
+// already cancels its pending tasks (SetOrderStatusTx); the order check
+// also covers a task put back to pending afterwards (a retry scheduled by a
+// worker that was running it, an operator's retry), which must not reach a
+// provider either. Claimed tasks are in_progress with a
 // lease until now+lease and attempt+1; their orders' statuses are re-derived
 // in the same transaction (actor "worker").
 func (s *Store) ClaimTasks(ctx context.Context, owner string, limit int, lease time.Duration, now time.Time) ([]Task, error) {
@@ -493,8 +497,11 @@ func (s *Store) ClaimTasks(ctx context.Context, owner string, limit int, lease t
 		err := sqlx.SelectContext(ctx, tx, &tasks, `UPDATE fulfillment_tasks t SET status = 'in_progress',
 				lease_owner = $1, lease_expires_at = $2, attempt = t.attempt + 1,
 				started_at = COALESCE(t.started_at, $3), updated_at = $3
-			FROM (SELECT id FROM fulfillment_tasks WHERE status = 'pending' AND execution_kind <> 'manual'
-				AND scheduled_at <= $3 ORDER BY scheduled_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) c, order_items oi
+			FROM (SELECT ft.id FROM fulfillment_tasks ft
+				JOIN order_items i ON i.id = ft.order_item_id JOIN orders o ON o.id = i.order_id
+				WHERE ft.status = 'pending' AND ft.execution_kind <> 'manual' AND ft.scheduled_at <= $3
+				AND o.status <> 'canceled'
+				ORDER BY ft.scheduled_at, ft.id LIMIT $4 FOR UPDATE OF ft SKIP LOCKED) c, order_items oi
 			WHERE t.id = c.id AND oi.id = t.order_item_id
 			RETURNING `+taskColumns, owner, now.Add(lease), now, limit)
 		if err != nil {

@@ -439,3 +439,32 @@ func TestRescueParkReleaseAndQueueGauges(t *testing.T) {
 		t.Errorf("dead %s order %s", dead.Status, orderStatus(t, db, orderID))
 	}
 }
+
+// ClaimTasks skips pending tasks whose order is canceled (e.g. one put back
+// to pending after the cancel), and still claims other orders' tasks.
+func TestClaimSkipsTasksOfCanceledOrders(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	s := store.New(db)
+	ctx := context.Background()
+	now := time.Now()
+	canceled, _ := fixture(t, db, seedConfig, "canceled", 1)
+	live, _ := fixture(t, db, seedConfig, "processing", 1)
+	enqueue(t, s, canceled, now.Add(-2*time.Hour)) // older: first in line
+	enqueue(t, s, live, now.Add(-time.Hour))
+	claimed, err := s.ClaimTasks(ctx, "w1", 10, time.Minute, now)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claimed %d (%v), want the live order's 2", len(claimed), err)
+	}
+	for _, task := range claimed {
+		if task.OrderID != live {
+			t.Errorf("claimed task %s of order %s, want only %s", task.ID, task.OrderID, live)
+		}
+	}
+	tasks, _ := s.FindTasksByOrder(ctx, canceled)
+	for _, task := range tasks {
+		if task.Status != store.TaskPending || task.Attempt != 0 {
+			t.Errorf("canceled order's task %s is %s (attempt %d)", task.ID, task.Status, task.Attempt)
+		}
+	}
+}
