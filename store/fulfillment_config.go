@@ -60,8 +60,10 @@ var envRef = regexp.MustCompile(`\{\{\s*env\.([A-Za-z0-9_]+)\s*\}\}`)
 //     service, link and quantity (strings or numbers), timeout_seconds,
 //     params (object);
 //   - every kind: environment_keys is a list of names matching
-//     ^[A-Z][A-Z0-9_]*$, and every {{ env.NAME }} used in the block must be
-//     listed there (the worker exposes nothing else).
+//     ^[A-Z][A-Z0-9_]*$ that are not reserved (ReservedEnvKey: smplat's own
+//     settings and secrets are never exposed to a task), and every
+//     {{ env.NAME }} used in the block must be listed there (the worker
+//     exposes nothing else).
 //
 // Unknown keys are kept and ignored. An empty or JSON null document is valid
 // (it means one manual "Deliver <title>" task per item). Errors are
@@ -335,6 +337,10 @@ func validateEnvironmentKeys(path string, raw any) (map[string]bool, error) {
 		if !ok || !envKeyPattern.MatchString(s) {
 			return nil, BadInput(fmt.Sprintf("%s.%d", path, i), "must be an environment variable name (A-Z, 0-9, _; starting with a letter)")
 		}
+		if ReservedEnvKey(s) {
+			return nil, BadInput(fmt.Sprintf("%s.%d", path, i), "%s is reserved: smplat's own settings and secrets "+
+				"cannot be exposed to tasks (name provider secrets FULFILLMENT_… or SMM_…)", s)
+		}
 		keys[s] = true
 	}
 	return keys, nil
@@ -439,3 +445,43 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
+
+// ReservedEnvKey reports whether an environment variable must never reach a
+// task's templates, whatever a fulfillment config lists in environment_keys:
+// an admin could otherwise send smplat's own secrets to any URL. Reserved
+// are smplat's settings (DATABASE_URL, CHECKOUT_API_KEY, ADMIN_API_KEY,
+// STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET), anything starting with
+// DATABASE_, STRIPE_ or PG (libpq reads PGPASSWORD and friends), and any
+// name ending in _API_KEY, _SECRET, _SECRET_KEY, _ACCESS_KEY, _PRIVATE_KEY,
+// _PASSWORD or _TOKEN — except names starting with FULFILLMENT_ or SMM_,
+// the namespaces meant for provider credentials (FULFILLMENT_ANALYTICS_TOKEN,
+// SMM_PANEL_KEY). It is a deny list, so it cannot be complete; the allow
+// list (environment_keys) and the admin key remain the main guard.
+// Matching ignores case, so the worker may filter its environment with it.
+func ReservedEnvKey(name string) bool {
+	n := strings.ToUpper(strings.TrimSpace(name))
+	switch n {
+	case "DATABASE_URL", "CHECKOUT_API_KEY", "ADMIN_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET":
+		return true
+	}
+	if strings.HasPrefix(n, "FULFILLMENT_") || strings.HasPrefix(n, "SMM_") {
+		return false
+	}
+	for _, p := range reservedEnvPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	for _, sfx := range reservedEnvSuffixes {
+		if strings.HasSuffix(n, sfx) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	reservedEnvPrefixes = []string{"DATABASE_", "STRIPE_", "PG"}
+	reservedEnvSuffixes = []string{"_API_KEY", "_SECRET", "_SECRET_KEY", "_ACCESS_KEY", "_PRIVATE_KEY",
+		"_PASSWORD", "_TOKEN"}
+)

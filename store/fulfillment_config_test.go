@@ -101,6 +101,12 @@ func TestFulfillmentConfigInvalid(t *testing.T) {
 		{"env keys not list", http(`, "environment_keys": "A"`), p + "execution.environment_keys"},
 		{"env key lowercase", http(`, "environment_keys": ["OK", "bad_key"]`), p + "execution.environment_keys.1"},
 		{"env key digit first", http(`, "environment_keys": ["1A"]`), p + "execution.environment_keys.0"},
+		{"env key database url", http(`, "environment_keys": ["FULFILLMENT_BASE_URL", "DATABASE_URL"]`), p + "execution.environment_keys.1"},
+		{"env key admin key", http(`, "environment_keys": ["ADMIN_API_KEY"]`), p + "execution.environment_keys.0"},
+		{"env key second task smm", `{"tasks": [{"type": "manual", "title": "t"}, {"type": "follower_growth", "title": "x",
+			"execution": {"kind": "smm_panel", "url": "https://p", "key": "{{ env.STRIPE_SECRET_KEY }}", "service": 1, "link": "l",
+			"quantity": 1, "environment_keys": ["SMM_PANEL_KEY", "STRIPE_SECRET_KEY"]}}]}`,
+			"fulfillmentConfig.tasks.1.execution.environment_keys.1"},
 		{"env not listed", task(`, "execution": {"url": "{{ env.SECRET }}/x"}`), p + "execution.url"},
 		{"env in body not listed", http(`, "environment_keys": ["A"], "body": {"k": ["{{ env.A }}", "{{env.B}}"]}`), p + "execution.body.k.1"},
 		{"smm no url", smm("url"), p + "execution.url"},
@@ -113,6 +119,32 @@ func TestFulfillmentConfigInvalid(t *testing.T) {
 		e, ok := store.AsError(err)
 		if !ok || e.Code != store.CodeBadUserInput || e.Field != tc.field {
 			t.Errorf("%s: got %v, want BAD_USER_INPUT on %s", tc.name, err, tc.field)
+		}
+	}
+}
+
+func TestReservedEnvKey(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		// smplat's own settings
+		"DATABASE_URL": true, "CHECKOUT_API_KEY": true, "ADMIN_API_KEY": true,
+		"STRIPE_SECRET_KEY": true, "STRIPE_WEBHOOK_SECRET": true,
+		"database_url": true, " ADMIN_API_KEY ": true, // the worker's env filter may see any case
+		// reserved prefixes
+		"DATABASE_PASSWORD_FILE": true, "STRIPE_PUBLISHABLE_KEY": true, "PGPASSWORD": true, "PGUSER": true,
+		// secret-looking suffixes outside the provider namespaces
+		"OPENAI_API_KEY": true, "AWS_SECRET": true, "AWS_SECRET_KEY": true, "AWS_SECRET_ACCESS_KEY": true,
+		"TLS_PRIVATE_KEY": true, "AWS_ACCESS_KEY_ID": false,
+		"REDIS_PASSWORD": true, "GITHUB_TOKEN": true,
+		// provider namespaces are meant for task secrets
+		"FULFILLMENT_BASE_URL": false, "FULFILLMENT_ANALYTICS_TOKEN": false, "FULFILLMENT_API_KEY": false,
+		"FULFILLMENT_PASSWORD": false, "SMM_PANEL_KEY": false, "SMM_API_KEY": false, "SMM_SECRET": false,
+		// ordinary names
+		"BASE": false, "BASE_URL": false, "HOME": false, "PANEL_KEY": false, "API_KEYS_URL": false, "SECRETARY": false,
+		"": false,
+	} {
+		if got := store.ReservedEnvKey(name); got != want {
+			t.Errorf("ReservedEnvKey(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -240,6 +240,17 @@ func (c *TaskConfig) validate() *Error {
 	if _, err := executionKind(c.Execution); err != nil {
 		return BadInput("execution", "%s", err.Error())
 	}
+	// A config written before reserved names were refused on write must not
+	// expose them at payment time either: the entry becomes a manual task.
+	var e struct {
+		EnvironmentKeys []any `json:"environment_keys"`
+	}
+	_ = json.Unmarshal(c.Execution, &e) // an object: executionKind checked it
+	for i, k := range e.EnvironmentKeys {
+		if s, ok := k.(string); ok && ReservedEnvKey(s) {
+			return BadInput(fmt.Sprintf("execution.environment_keys.%d", i), "%s is reserved", s)
+		}
+	}
 	return nil
 }
 

