@@ -241,7 +241,7 @@ func (f *catalogFastPath) writeQuery(ctx context.Context, w *bytes.Buffer, root 
 			if err != nil {
 				return false
 			}
-			n, err := fetchNested(ctx, f.st, []string{p.ID}, fastSelection(s.sub))
+			n, err := f.st.Configurations(ctx, []string{p.ID}, fastSelection(s.sub))
 			if err != nil {
 				return false
 			}
@@ -262,18 +262,18 @@ func fastSelection(sub []fastSel) productSelection {
 	for _, s := range sub {
 		switch s.name {
 		case "optionGroups":
-			sel.groups = true
+			sel.Groups = true
 			for _, g := range s.sub {
 				if g.name == "options" {
-					sel.options = true
+					sel.Options = true
 				}
 			}
 		case "addOns":
-			sel.addOns = true
+			sel.AddOns = true
 		case "customFields":
-			sel.fields = true
+			sel.CustomFields = true
 		case "subscriptionPlans":
-			sel.plans = true
+			sel.Plans = true
 		}
 	}
 	return sel
@@ -336,7 +336,7 @@ func (f *catalogFastPath) writeProducts(ctx context.Context, w *bytes.Buffer, s 
 	for i, p := range page.Products {
 		ids[i] = p.ID
 	}
-	n, err := fetchNested(ctx, f.st, ids, fastSelection(productSel))
+	n, err := f.st.Configurations(ctx, ids, fastSelection(productSel))
 	if err != nil {
 		return false
 	}
@@ -432,7 +432,7 @@ func writeList[T any](w *bytes.Buffer, items []T, each func(*T)) {
 	w.WriteByte(']')
 }
 
-func writeProduct(w *bytes.Buffer, p *store.Product, sel []fastSel, n *nested) {
+func writeProduct(w *bytes.Buffer, p *store.Product, sel []fastSel, n *store.Configurations) {
 	writeObject(w, sel, func(s fastSel) {
 		switch s.name {
 		case "__typename":
@@ -458,18 +458,18 @@ func writeProduct(w *bytes.Buffer, p *store.Product, sel []fastSel, n *nested) {
 		case "updatedAt":
 			graphql.MarshalTime(p.UpdatedAt).MarshalGQL(w)
 		case "optionGroups":
-			writeList(w, n.groups[p.ID], func(g *store.OptionGroup) { writeGroup(w, g, s.sub, n) })
+			writeList(w, n.Groups[p.ID], func(g *store.OptionGroup) { writeGroup(w, g, s.sub, n) })
 		case "addOns":
-			writeList(w, n.addOns[p.ID], func(a *store.AddOn) { writeAddOn(w, a, s.sub) })
+			writeList(w, n.AddOns[p.ID], func(a *store.AddOn) { writeAddOn(w, a, s.sub) })
 		case "customFields":
-			writeList(w, n.fields[p.ID], func(c *store.CustomField) { writeCustomField(w, c, s.sub) })
+			writeList(w, n.Fields[p.ID], func(c *store.CustomField) { writeCustomField(w, c, s.sub) })
 		case "subscriptionPlans":
-			writeList(w, n.plans[p.ID], func(pl *store.SubscriptionPlan) { writePlan(w, pl, s.sub) })
+			writeList(w, n.Plans[p.ID], func(pl *store.SubscriptionPlan) { writePlan(w, pl, s.sub) })
 		}
 	})
 }
 
-func writeGroup(w *bytes.Buffer, g *store.OptionGroup, sel []fastSel, n *nested) {
+func writeGroup(w *bytes.Buffer, g *store.OptionGroup, sel []fastSel, n *store.Configurations) {
 	writeObject(w, sel, func(s fastSel) {
 		switch s.name {
 		case "__typename":
@@ -489,7 +489,7 @@ func writeGroup(w *bytes.Buffer, g *store.OptionGroup, sel []fastSel, n *nested)
 		case "metadataJson":
 			g.MetadataJSON.MarshalGQL(w)
 		case "options":
-			writeList(w, n.options[g.ID], func(o *store.ProductOption) { writeOption(w, o, s.sub) })
+			writeList(w, n.Options[g.ID], func(o *store.ProductOption) { writeOption(w, o, s.sub) })
 		}
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/smplat/smplat/store"
 )
@@ -82,13 +81,7 @@ func loadersFrom(ctx context.Context) *Loaders {
 }
 
 // productSelection says which nested lists of Product a query asks for.
-type productSelection struct {
-	groups, options, addOns, fields, plans bool
-}
-
-func (s productSelection) any() bool {
-	return s.groups || s.addOns || s.fields || s.plans
-}
+type productSelection = store.ConfigurationLists
 
 // selectedProductFields reads the Product selection set below the current
 // field. path names the fields between it and the Product (e.g. "nodes", or
@@ -107,18 +100,18 @@ func selectedProductFields(ctx context.Context, paths ...[]string) productSelect
 			}
 			switch f.Name {
 			case "optionGroups":
-				sel.groups = true
+				sel.Groups = true
 				for _, g := range graphql.CollectFields(octx, f.Selections, nil) {
 					if g.Name == "options" {
-						sel.options = true
+						sel.Options = true
 					}
 				}
 			case "addOns":
-				sel.addOns = true
+				sel.AddOns = true
 			case "customFields":
-				sel.fields = true
+				sel.CustomFields = true
 			case "subscriptionPlans":
-				sel.plans = true
+				sel.Plans = true
 			}
 		}
 	}
@@ -129,44 +122,9 @@ func selectedProductFields(ctx context.Context, paths ...[]string) productSelect
 	return sel
 }
 
-// nested is the configuration of a set of products, one map per level.
-type nested struct {
-	groups  map[string][]store.OptionGroup   // by product id
-	options map[string][]store.ProductOption // by group id
-	addOns  map[string][]store.AddOn
-	fields  map[string][]store.CustomField
-	plans   map[string][]store.SubscriptionPlan
-}
-
-// fetchNested runs, for the products, the nested reads the selection asks
-// for: one statement per level, all levels concurrently (options are read
-// by product id, so they need not wait for the groups).
-func fetchNested(ctx context.Context, st *store.Store, ids []string, sel productSelection) (*nested, error) {
-	n := &nested{}
-	if len(ids) == 0 || !sel.any() {
-		return n, nil
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	if sel.groups {
-		g.Go(func() (err error) { n.groups, err = st.OptionGroupsByProduct(gctx, ids); return err })
-	}
-	if sel.options {
-		g.Go(func() (err error) { n.options, err = st.OptionsOfProducts(gctx, ids); return err })
-	}
-	if sel.addOns {
-		g.Go(func() (err error) { n.addOns, err = st.AddOnsByProduct(gctx, ids); return err })
-	}
-	if sel.fields {
-		g.Go(func() (err error) { n.fields, err = st.CustomFieldsByProduct(gctx, ids); return err })
-	}
-	if sel.plans {
-		g.Go(func() (err error) { n.plans, err = st.PlansByProduct(gctx, ids); return err })
-	}
-	return n, g.Wait()
-}
-
 // preloadProducts fetches, for the products a root resolver returns, the
-// nested lists the query asks for (fetchNested) and primes the loaders
+// nested lists the query asks for — one statement for all of them
+// (store.Configurations) — and primes the loaders
 // with them — empty lists included — so the field resolvers that follow
 // find everything without waiting or querying.
 func preloadProducts(ctx context.Context, st *store.Store, products []store.Product, sel productSelection) error {
@@ -174,31 +132,31 @@ func preloadProducts(ctx context.Context, st *store.Store, products []store.Prod
 	for i, p := range products {
 		ids[i] = p.ID
 	}
-	n, err := fetchNested(ctx, st, ids, sel)
+	n, err := st.Configurations(ctx, ids, sel)
 	if err != nil {
 		return err
 	}
 	l := loadersFrom(ctx)
-	if sel.groups {
-		primeAll(l.groups, fillMissing(n.groups, ids))
+	if sel.Groups {
+		primeAll(l.groups, fillMissing(n.Groups, ids))
 	}
-	if sel.options {
+	if sel.Options {
 		var groupIDs []string
-		for _, gs := range n.groups {
+		for _, gs := range n.Groups {
 			for _, g := range gs {
 				groupIDs = append(groupIDs, g.ID)
 			}
 		}
-		primeAll(l.options, fillMissing(n.options, groupIDs))
+		primeAll(l.options, fillMissing(n.Options, groupIDs))
 	}
-	if sel.addOns {
-		primeAll(l.addOns, fillMissing(n.addOns, ids))
+	if sel.AddOns {
+		primeAll(l.addOns, fillMissing(n.AddOns, ids))
 	}
-	if sel.fields {
-		primeAll(l.fields, fillMissing(n.fields, ids))
+	if sel.CustomFields {
+		primeAll(l.fields, fillMissing(n.Fields, ids))
 	}
-	if sel.plans {
-		primeAll(l.plans, fillMissing(n.plans, ids))
+	if sel.Plans {
+		primeAll(l.plans, fillMissing(n.Plans, ids))
 	}
 	return nil
 }

@@ -317,19 +317,6 @@ func optionsByGroup(ctx context.Context, q sqlx.QueryerContext, groupIDs []strin
 	return groupBy(rows, func(o ProductOption) string { return o.GroupID }), err
 }
 
-// OptionsOfProducts returns the options of every group of the products,
-// by group id, in display order, with one query. It needs only the product
-// ids, so it can run alongside OptionGroupsByProduct instead of after it.
-func (s *Store) OptionsOfProducts(ctx context.Context, productIDs []string) (map[string][]ProductOption, error) {
-	var rows []ProductOption
-	err := sqlx.SelectContext(ctx, prepared{s}, &rows, `SELECT o.id, o.group_id, o.name, o.description, o.price_delta,
-		o.metadata_json, o.display_order, o.created_at, o.updated_at
-		FROM product_options o JOIN product_option_groups g ON g.id = o.group_id
-		WHERE g.product_id = ANY($1) ORDER BY o.group_id, o.display_order, o.created_at, o.id`,
-		pq.Array(validIDs(productIDs)))
-	return groupBy(rows, func(o ProductOption) string { return o.GroupID }), err
-}
-
 // AddOnsByProduct returns the add-ons of each product, in display order.
 func (s *Store) AddOnsByProduct(ctx context.Context, productIDs []string) (map[string][]AddOn, error) {
 	return addOnsByProduct(ctx, prepared{s}, productIDs)
@@ -422,4 +409,117 @@ func productDetail(ctx context.Context, q sqlx.QueryerContext, p *Product) (*Pro
 	}
 	d.AddOns, d.CustomFields, d.SubscriptionPlans = addOns[p.ID], fields[p.ID], plans[p.ID]
 	return d, nil
+}
+
+// ConfigurationLists says which configuration lists to read.
+type ConfigurationLists struct {
+	Groups, Options, AddOns, CustomFields, Plans bool
+}
+
+// Configurations holds the configuration lists of a set of products, each
+// in display order: groups, add-ons, fields and plans by product id,
+// options by group id.
+type Configurations struct {
+	Groups  map[string][]OptionGroup
+	Options map[string][]ProductOption
+	AddOns  map[string][]AddOn
+	Fields  map[string][]CustomField
+	Plans   map[string][]SubscriptionPlan
+}
+
+// configurationsSQL reads every configuration list of the products in one
+// statement: one UNION ALL branch per list, each switched on or off by its
+// name in $2 (a one-time filter Postgres evaluates once), all with the
+// same columns.
+const configurationsSQL = `
+SELECT 'group' AS kind, g.id, g.product_id AS parent_id, g.name, g.description, g.group_type::text AS sub_type,
+	g.is_required AS flag, g.display_order, NULL::numeric AS price_delta, NULL::numeric AS price_multiplier,
+	g.metadata_json AS metadata, NULL AS placeholder, NULL AS help_text, g.created_at, g.updated_at
+FROM product_option_groups g WHERE g.product_id = ANY($1) AND 'group' = ANY($2)
+UNION ALL
+SELECT 'option', o.id, o.group_id, o.name, o.description, NULL, false, o.display_order, o.price_delta, NULL,
+	o.metadata_json, NULL, NULL, o.created_at, o.updated_at
+FROM product_options o JOIN product_option_groups g ON g.id = o.group_id
+WHERE g.product_id = ANY($1) AND 'option' = ANY($2)
+UNION ALL
+SELECT 'add_on', a.id, a.product_id, a.label, a.description, NULL, a.is_recommended, a.display_order, a.price_delta,
+	NULL, NULL, NULL, NULL, a.created_at, a.updated_at
+FROM product_add_ons a WHERE a.product_id = ANY($1) AND 'add_on' = ANY($2)
+UNION ALL
+SELECT 'field', f.id, f.product_id, f.label, NULL, f.field_type::text, f.is_required, f.display_order, NULL, NULL,
+	NULL, f.placeholder, f.help_text, f.created_at, f.updated_at
+FROM product_custom_fields f WHERE f.product_id = ANY($1) AND 'field' = ANY($2)
+UNION ALL
+SELECT 'plan', p.id, p.product_id, p.label, p.description, p.billing_cycle::text, p.is_default, p.display_order,
+	p.price_delta, p.price_multiplier, NULL, NULL, NULL, p.created_at, p.updated_at
+FROM product_subscription_plans p WHERE p.product_id = ANY($1) AND 'plan' = ANY($2)
+ORDER BY kind, parent_id, display_order, created_at, id`
+
+// Configurations reads the chosen configuration lists of the products with
+// one statement (configurationsSQL), scanning rows without reflection:
+// the catalog's hot path.
+func (s *Store) Configurations(ctx context.Context, productIDs []string, lists ConfigurationLists) (*Configurations, error) {
+	c := &Configurations{Groups: map[string][]OptionGroup{}, Options: map[string][]ProductOption{},
+		AddOns: map[string][]AddOn{}, Fields: map[string][]CustomField{}, Plans: map[string][]SubscriptionPlan{}}
+	var kinds []string
+	for kind, on := range map[string]bool{"group": lists.Groups, "option": lists.Options, "add_on": lists.AddOns,
+		"field": lists.CustomFields, "plan": lists.Plans} {
+		if on {
+			kinds = append(kinds, kind)
+		}
+	}
+	ids := validIDs(productIDs)
+	if len(kinds) == 0 || len(ids) == 0 {
+		return c, nil
+	}
+	rows, err := prepared{s}.QueryContext(ctx, configurationsSQL, pq.Array(ids), pq.Array(kinds))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			kind, id, parent, name string
+			desc, subType          *string
+			flag                   bool
+			order                  int
+			delta, mult            decimal.NullDecimal
+			meta                   JSON
+			placeholder, help      *string
+			created, updated       time.Time
+		)
+		if err := rows.Scan(&kind, &id, &parent, &name, &desc, &subType, &flag, &order, &delta, &mult, &meta,
+			&placeholder, &help, &created, &updated); err != nil {
+			return nil, err
+		}
+		sub := ""
+		if subType != nil {
+			sub = *subType
+		}
+		switch kind {
+		case "group":
+			c.Groups[parent] = append(c.Groups[parent], OptionGroup{ID: id, ProductID: parent, Name: name, Description: desc,
+				GroupType: GroupType(sub), IsRequired: flag, DisplayOrder: order, MetadataJSON: meta, CreatedAt: created, UpdatedAt: updated})
+		case "option":
+			c.Options[parent] = append(c.Options[parent], ProductOption{ID: id, GroupID: parent, Name: name, Description: desc,
+				PriceDelta: delta.Decimal, MetadataJSON: meta, DisplayOrder: order, CreatedAt: created, UpdatedAt: updated})
+		case "add_on":
+			c.AddOns[parent] = append(c.AddOns[parent], AddOn{ID: id, ProductID: parent, Label: name, Description: desc,
+				PriceDelta: delta.Decimal, IsRecommended: flag, DisplayOrder: order, CreatedAt: created, UpdatedAt: updated})
+		case "field":
+			c.Fields[parent] = append(c.Fields[parent], CustomField{ID: id, ProductID: parent, Label: name, FieldType: FieldType(sub),
+				Placeholder: placeholder, HelpText: help, IsRequired: flag, DisplayOrder: order, CreatedAt: created, UpdatedAt: updated})
+		case "plan":
+			p := SubscriptionPlan{ID: id, ProductID: parent, Label: name, Description: desc, BillingCycle: BillingCycle(sub),
+				IsDefault: flag, DisplayOrder: order, CreatedAt: created, UpdatedAt: updated}
+			if delta.Valid {
+				p.PriceDelta = &delta.Decimal
+			}
+			if mult.Valid {
+				p.PriceMultiplier = &mult.Decimal
+			}
+			c.Plans[parent] = append(c.Plans[parent], p)
+		}
+	}
+	return c, rows.Err()
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/smplat/smplat/store"
@@ -170,5 +171,53 @@ func TestFindProductsFiltersAndPages(t *testing.T) {
 	}
 	if _, err := store.DecodeCursor("after", "garbage!"); err == nil {
 		t.Fatal("garbage cursor accepted")
+	}
+}
+
+// TestConfigurationsMatchTheReaders: the one-statement read returns what the
+// per-level readers return, for every list, and only the lists asked for.
+func TestConfigurationsMatchTheReaders(t *testing.T) {
+	t.Parallel()
+	s, id := seeded(t)
+	ctx := context.Background()
+	other, err := s.SeedProduct(ctx, store.SeedProduct{Slug: "bare", Title: "Bare", Category: "c",
+		BasePrice: store.Seeds["instagram-growth"].BasePrice, Currency: store.USD, Status: store.ProductDraft})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{id, other}
+	all := store.ConfigurationLists{Groups: true, Options: true, AddOns: true, CustomFields: true, Plans: true}
+	c, err := s.Configurations(ctx, ids, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, _ := s.OptionGroupsByProduct(ctx, ids)
+	addOns, _ := s.AddOnsByProduct(ctx, ids)
+	fields, _ := s.CustomFieldsByProduct(ctx, ids)
+	plans, _ := s.PlansByProduct(ctx, ids)
+	var groupIDs []string
+	for _, g := range groups[id] {
+		groupIDs = append(groupIDs, g.ID)
+	}
+	options, _ := s.OptionsByGroup(ctx, groupIDs)
+	same := func(name string, a, b any) {
+		t.Helper()
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s differ:\n%+v\n%+v", name, a, b)
+		}
+	}
+	same("groups", c.Groups[id], groups[id])
+	same("add-ons", c.AddOns[id], addOns[id])
+	same("fields", c.Fields[id], fields[id])
+	same("plans", c.Plans[id], plans[id])
+	for _, g := range groupIDs {
+		same("options", c.Options[g], options[g])
+	}
+	if len(c.Groups[other]) != 0 || len(c.Plans[other]) != 0 {
+		t.Errorf("the bare product has no configuration: %+v", c)
+	}
+	only, err := s.Configurations(ctx, ids, store.ConfigurationLists{Plans: true})
+	if err != nil || len(only.Plans[id]) != 3 || len(only.Groups) != 0 || len(only.AddOns) != 0 {
+		t.Fatalf("plans only: %+v %v", only, err)
 	}
 }
