@@ -61,8 +61,8 @@ func (r CheckoutResult) MarshalJSON() ([]byte, error) {
 	type plain CheckoutResult
 	return json.Marshal(struct {
 		plain
-		Amount json.Number `json:"amount"`
-	}{plain(r), json.Number(r.Amount.StringFixed(2))})
+		Amount store.JSONMoney `json:"amount"`
+	}{plain(r), store.JSONMoney(r.Amount)})
 }
 
 // StartCheckout opens a Stripe Checkout Session for a pending order and

@@ -80,12 +80,16 @@ type Order struct {
 // Cursor is the order's position in a newest-first listing (FindOrders).
 func (o Order) Cursor() Cursor { return Cursor{CreatedAt: o.CreatedAt, ID: o.ID} }
 
-// jsonMoney writes a decimal as a JSON number with two decimals (REST
-// compat: the old backend sent numbers), without touching shopspring's
-// global MarshalJSONWithoutQuotes, which would change every decimal.
-type jsonMoney decimal.Decimal
+// JSONMoney is a decimal written as a JSON number with two decimals, e.g.
+// 1277.40 (REST compat: the old backend sent money as numbers). It is the
+// one money encoding of every REST body (orders, payments, checkout,
+// products); use it rather than shopspring's global
+// MarshalJSONWithoutQuotes, which would change every decimal, GraphQL's
+// included. Rounding is StringFixed's (half away from zero).
+type JSONMoney decimal.Decimal
 
-func (m jsonMoney) MarshalJSON() ([]byte, error) {
+// MarshalJSON writes the amount as a number token with two decimals.
+func (m JSONMoney) MarshalJSON() ([]byte, error) {
 	return []byte(decimal.Decimal(m).StringFixed(2)), nil
 }
 
@@ -94,10 +98,10 @@ func (o Order) MarshalJSON() ([]byte, error) {
 	type plain Order // drops this method, keeps the tags
 	return json.Marshal(struct {
 		plain
-		Subtotal jsonMoney `json:"subtotal"`
-		Tax      jsonMoney `json:"tax"`
-		Total    jsonMoney `json:"total"`
-	}{plain(o), jsonMoney(o.Subtotal), jsonMoney(o.Tax), jsonMoney(o.Total)})
+		Subtotal JSONMoney `json:"subtotal"`
+		Tax      JSONMoney `json:"tax"`
+		Total    JSONMoney `json:"total"`
+	}{plain(o), JSONMoney(o.Subtotal), JSONMoney(o.Tax), JSONMoney(o.Total)})
 }
 
 // OrderItem is one line of an order. SelectedOptions and Attributes are the
@@ -123,9 +127,9 @@ func (i OrderItem) MarshalJSON() ([]byte, error) {
 	type plain OrderItem
 	return json.Marshal(struct {
 		plain
-		UnitPrice  jsonMoney `json:"unit_price"`
-		TotalPrice jsonMoney `json:"total_price"`
-	}{plain(i), jsonMoney(i.UnitPrice), jsonMoney(i.TotalPrice)})
+		UnitPrice  JSONMoney `json:"unit_price"`
+		TotalPrice JSONMoney `json:"total_price"`
+	}{plain(i), JSONMoney(i.UnitPrice), JSONMoney(i.TotalPrice)})
 }
 
 // Snapshot decodes the priced configuration stored with the item. Items

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
 
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
@@ -907,5 +908,47 @@ func TestCancelOrderWhileWorkersClaim(t *testing.T) {
 	if err := db.Get(&notCanceled, `SELECT count(*) FROM orders WHERE id = ANY($1) AND status <> 'canceled'`,
 		pq.Array(orders)); err != nil || notCanceled != 0 {
 		t.Fatalf("%d orders not canceled (%v)", notCanceled, err)
+	}
+}
+
+// JSONMoney is the one REST money encoding: a number token with two
+// decimals, rounded half away from zero. Order, OrderItem and Payment write
+// their money with it (byte for byte: REST clients compare these bodies).
+func TestJSONMoney(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"0": "0.00", "99": "99.00", "1277.4": "1277.40", "1.005": "1.01", "1.004": "1.00", "-1.005": "-1.01",
+		"-0.5": "-0.50", "0.001": "0.00", "1e3": "1000.00", "123456789012.345": "123456789012.35",
+	} {
+		d := decimal.RequireFromString(in)
+		b, err := json.Marshal(map[string]any{"v": store.JSONMoney(d)})
+		if err != nil || string(b) != `{"v":`+want+`}` {
+			t.Errorf("%s: %s (%v), want %s", in, b, err, want)
+		}
+		m := store.JSONMoney(d)
+		if b, _ := json.Marshal(struct{ P *store.JSONMoney }{&m}); string(b) != `{"P":`+want+`}` {
+			t.Errorf("%s by pointer: %s", in, b)
+		}
+	}
+	if b, _ := json.Marshal(struct{ P *store.JSONMoney }{}); string(b) != `{"P":null}` {
+		t.Errorf("nil: %s", b)
+	}
+	d := decimal.RequireFromString("1277.4")
+	pid := "p"
+	body, err := json.Marshal(store.OrderWithItems{Order: store.Order{Subtotal: d, Tax: decimal.Zero, Total: d},
+		Items: []store.OrderItem{{ProductID: &pid, UnitPrice: decimal.RequireFromString("638.7"), TotalPrice: d}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"subtotal":1277.40,"tax":0.00,"total":1277.40,"items":[`,
+		`"unit_price":638.70,"total_price":1277.40}]`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("order body %s lacks %s", body, want)
+		}
+	}
+	pay, err := json.Marshal(store.Payment{Amount: decimal.RequireFromString("124"), Currency: "EUR"})
+	if err != nil || !strings.HasSuffix(string(pay), `"currency":"EUR","failure_reason":null,"captured_at":null,`+
+		`"created_at":"0001-01-01T00:00:00Z","updated_at":"0001-01-01T00:00:00Z","amount":124.00}`) {
+		t.Errorf("payment body %s (%v)", pay, err)
 	}
 }

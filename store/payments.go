@@ -80,8 +80,8 @@ func (p Payment) MarshalJSON() ([]byte, error) {
 	type plain Payment
 	return json.Marshal(struct {
 		plain
-		Amount json.Number `json:"amount"`
-	}{plain(p), json.Number(p.Amount.StringFixed(2))})
+		Amount JSONMoney `json:"amount"`
+	}{plain(p), JSONMoney(p.Amount)})
 }
 
 const paymentColumns = `id, order_id, provider, provider_reference, payment_intent_id, checkout_url,

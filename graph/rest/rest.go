@@ -57,11 +57,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 }
 
 // Money is a decimal written as a JSON number with two decimals (compat:
-// REST money is a number, e.g. 99.00).
-type Money decimal.Decimal
-
-// MarshalJSON writes the exact decimal as a number token.
-func (m Money) MarshalJSON() ([]byte, error) { return []byte(decimal.Decimal(m).StringFixed(2)), nil }
+// REST money is a number, e.g. 99.00): the store's one money encoding.
+type Money = store.JSONMoney
 
 // Number is a decimal written as a JSON number with its own precision.
 type Number decimal.Decimal
