@@ -333,8 +333,17 @@ func tuneGC(env func(string) string) {
 	}
 }
 
+// workerConfig builds the worker's settings. Tasks read variables only
+// through their environment_keys, and never smplat's own secrets (the
+// config validator refuses them too).
 func workerConfig(cfg config, env func(string) string) fulfillment.Config {
-	return fulfillment.Config{PollInterval: cfg.PollInterval, BatchSize: cfg.BatchSize, Env: env}
+	taskEnv := func(k string) string {
+		if store.ReservedEnvKey(k) {
+			return ""
+		}
+		return env(k)
+	}
+	return fulfillment.Config{PollInterval: cfg.PollInterval, BatchSize: cfg.BatchSize, Env: taskEnv}
 }
 
 // purgeIdempotencyKeys deletes idempotency keys past their 24 h every hour.

@@ -67,3 +67,11 @@ func TestConcurrentMigrationsApplyOnce(t *testing.T) {
 		t.Fatalf("applied %v in all (%d), %d recorded", applied, total, n)
 	}
 }
+
+func TestWorkerEnvHidesSmplatSecrets(t *testing.T) {
+	env := map[string]string{"STRIPE_SECRET_KEY": "sk", "DATABASE_URL": "postgres://u:p@h/db", "FULFILLMENT_BASE_URL": "http://x"}
+	w := workerConfig(config{}, func(k string) string { return env[k] })
+	if w.Env("STRIPE_SECRET_KEY") != "" || w.Env("DATABASE_URL") != "" || w.Env("FULFILLMENT_BASE_URL") != "http://x" {
+		t.Fatalf("task env: %q %q %q", w.Env("STRIPE_SECRET_KEY"), w.Env("DATABASE_URL"), w.Env("FULFILLMENT_BASE_URL"))
+	}
+}
