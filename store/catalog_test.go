@@ -221,3 +221,16 @@ func TestConfigurationsMatchTheReaders(t *testing.T) {
 		t.Fatalf("plans only: %+v %v", only, err)
 	}
 }
+
+func TestOpenUsesGenericPlans(t *testing.T) {
+	t.Parallel()
+	db, err := store.Open(context.Background(), storetest.URL(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.Get(&mode, `SHOW plan_cache_mode`); err != nil || mode != "force_generic_plan" {
+		t.Fatalf("plan_cache_mode = %q (%v)", mode, err)
+	}
+}
