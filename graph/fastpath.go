@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
@@ -52,6 +53,8 @@ type fastPlan struct {
 	op   *ast.OperationDefinition
 	doc  *ast.QueryDocument
 	root []fastSel
+	// lastSize is the size of the last answer, to size the next buffer.
+	lastSize atomic.Int64
 }
 
 // fastSel is one field of a flattened selection set (fragments inlined).
@@ -204,18 +207,22 @@ func (f *catalogFastPath) serve(w http.ResponseWriter, r *http.Request, maxBody 
 		return false
 	}
 	var data bytes.Buffer
+	data.Grow(int(p.lastSize.Load()) + 512) // answers to one plan are alike in size
 	if !f.writeQuery(ctx, &data, p.root, vars) {
 		return false
 	}
-	out, err := json.Marshal(&graphql.Response{Data: data.Bytes()}) // gqlgen's own framing and escaping
-	if err != nil {
-		return false
-	}
+	p.lastSize.Store(int64(data.Len()))
+	// gqlgen's framing: json.Marshal of graphql.Response{Data}, which keeps
+	// compact JSON as it is but escapes <, >, & and U+2028/9 in strings.
+	out := bytes.NewBuffer(make([]byte, 0, data.Len()+64))
+	out.WriteString(`{"data":`)
+	json.HTMLEscape(out, data.Bytes())
+	out.WriteByte('}')
 	if slot, ok := ctx.Value(cacheSlotKey{}).(*cacheSlot); ok {
 		slot.cacheable = true // public fields only, no errors
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	_, _ = w.Write(out.Bytes())
 	return true
 }
 
@@ -399,6 +406,14 @@ func writeKey(w *bytes.Buffer, key string) {
 
 func writeString(w *bytes.Buffer, s string) { graphql.MarshalString(s).MarshalGQL(w) }
 
+// writeJSONValue writes a jsonb value compacted (Postgres prints jsonb with
+// spaces; gqlgen's framing removes them).
+func writeJSONValue(w *bytes.Buffer, j store.JSON) {
+	if len(j) == 0 || json.Compact(w, j) != nil {
+		w.WriteString("null")
+	}
+}
+
 func writeOptString(w *bytes.Buffer, s *string) {
 	if s == nil {
 		w.WriteString("null")
@@ -487,7 +502,7 @@ func writeGroup(w *bytes.Buffer, g *store.OptionGroup, sel []fastSel, n *store.C
 		case "displayOrder":
 			graphql.MarshalInt(g.DisplayOrder).MarshalGQL(w)
 		case "metadataJson":
-			g.MetadataJSON.MarshalGQL(w)
+			writeJSONValue(w, g.MetadataJSON)
 		case "options":
 			writeList(w, n.Options[g.ID], func(o *store.ProductOption) { writeOption(w, o, s.sub) })
 		}
@@ -508,7 +523,7 @@ func writeOption(w *bytes.Buffer, o *store.ProductOption, sel []fastSel) {
 		case "priceDelta":
 			scalar.MarshalDecimal(o.PriceDelta).MarshalGQL(w)
 		case "metadataJson":
-			o.MetadataJSON.MarshalGQL(w)
+			writeJSONValue(w, o.MetadataJSON)
 		case "displayOrder":
 			graphql.MarshalInt(o.DisplayOrder).MarshalGQL(w)
 		}
