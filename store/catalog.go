@@ -361,25 +361,35 @@ func plansByProduct(ctx context.Context, q sqlx.QueryerContext, productIDs []str
 	return groupBy(rows, func(p SubscriptionPlan) string { return p.ProductID }), err
 }
 
-// ProductDetailBySlug returns a product with its whole configuration (one
-// query per level), or NOT_FOUND.
+// ProductDetailBySlug returns a product with its whole configuration (two
+// statements: the product, then every list), or NOT_FOUND.
 func (s *Store) ProductDetailBySlug(ctx context.Context, slug string) (*ProductDetail, error) {
-	p, err := s.FindProductBySlug(ctx, slug)
+	_, bySlug, err := s.productDetails(ctx, nil, []string{slug})
 	if err != nil {
 		return nil, err
 	}
-	return productDetail(ctx, prepared{s}, p)
+	d, ok := bySlug[slug]
+	if !ok {
+		return nil, &Error{Code: CodeNotFound, Message: "Product not found"}
+	}
+	return d, nil
 }
 
 // ProductDetail returns the product with the id and its whole configuration.
 func (s *Store) ProductDetail(ctx context.Context, id string) (*ProductDetail, error) {
-	p, err := findProduct(ctx, s.db, id)
+	byID, _, err := s.productDetails(ctx, []string{id}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return productDetail(ctx, prepared{s}, p)
+	d, ok := byID[id]
+	if !ok {
+		return nil, &Error{Code: CodeNotFound, Message: "Product not found"}
+	}
+	return d, nil
 }
 
+// productDetail reads a product's configuration level by level through q
+// (a transaction that just rewrote it, say).
 func productDetail(ctx context.Context, q sqlx.QueryerContext, p *Product) (*ProductDetail, error) {
 	ids := []string{p.ID}
 	d := &ProductDetail{Product: *p}
@@ -415,6 +425,9 @@ func productDetail(ctx context.Context, q sqlx.QueryerContext, p *Product) (*Pro
 type ConfigurationLists struct {
 	Groups, Options, AddOns, CustomFields, Plans bool
 }
+
+// AllConfigurationLists reads every list.
+var AllConfigurationLists = ConfigurationLists{Groups: true, Options: true, AddOns: true, CustomFields: true, Plans: true}
 
 // Configurations holds the configuration lists of a set of products, each
 // in display order: groups, add-ons, fields and plans by product id,

@@ -344,7 +344,7 @@ func (s *Store) priceOrder(ctx context.Context, in CreateOrderInput) ([]pricedIt
 			return nil, "", BadInput(fieldPath(in.Prefix, "items", i, "productId"), "give productId or productSlug")
 		}
 	}
-	byID, bySlug, err := productDetails(ctx, s.db, ids, slugs)
+	byID, bySlug, err := s.productDetails(ctx, ids, slugs)
 	if err != nil {
 		return nil, "", err
 	}
@@ -478,10 +478,10 @@ func cartAttributes(q *Quote) JSON {
 // configuration: one query per level (products, groups, options, add-ons,
 // fields, plans) however many products. Unknown ids and slugs are absent
 // from the maps.
-func productDetails(ctx context.Context, q sqlx.QueryerContext, ids, slugs []string) (byID, bySlug map[string]*ProductDetail, err error) {
+func (s *Store) productDetails(ctx context.Context, ids, slugs []string) (byID, bySlug map[string]*ProductDetail, err error) {
 	byID, bySlug = map[string]*ProductDetail{}, map[string]*ProductDetail{}
 	var ps []Product
-	err = sqlx.SelectContext(ctx, q, &ps, `SELECT `+productColumns+` FROM products
+	err = sqlx.SelectContext(ctx, prepared{s}, &ps, `SELECT `+productColumns+` FROM products
 		WHERE id = ANY($1) OR slug = ANY($2)`, pq.Array(validIDs(ids)), pq.Array(slugs))
 	if err != nil || len(ps) == 0 {
 		return byID, bySlug, err
@@ -490,39 +490,17 @@ func productDetails(ctx context.Context, q sqlx.QueryerContext, ids, slugs []str
 	for i, p := range ps {
 		pids[i] = p.ID
 	}
-	groups, err := optionGroupsByProduct(ctx, q, pids)
-	if err != nil {
-		return nil, nil, err
-	}
-	var groupIDs []string
-	for _, gs := range groups {
-		for _, g := range gs {
-			groupIDs = append(groupIDs, g.ID)
-		}
-	}
-	options, err := optionsByGroup(ctx, q, groupIDs)
-	if err != nil {
-		return nil, nil, err
-	}
-	addOns, err := addOnsByProduct(ctx, q, pids)
-	if err != nil {
-		return nil, nil, err
-	}
-	fields, err := customFieldsByProduct(ctx, q, pids)
-	if err != nil {
-		return nil, nil, err
-	}
-	plans, err := plansByProduct(ctx, q, pids)
+	c, err := s.Configurations(ctx, pids, AllConfigurationLists)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, p := range ps {
 		d := &ProductDetail{
-			Product: p, OptionGroups: groups[p.ID], Options: map[string][]ProductOption{},
-			AddOns: addOns[p.ID], CustomFields: fields[p.ID], SubscriptionPlans: plans[p.ID],
+			Product: p, OptionGroups: c.Groups[p.ID], Options: map[string][]ProductOption{},
+			AddOns: c.AddOns[p.ID], CustomFields: c.Fields[p.ID], SubscriptionPlans: c.Plans[p.ID],
 		}
 		for _, g := range d.OptionGroups {
-			d.Options[g.ID] = options[g.ID]
+			d.Options[g.ID] = c.Options[g.ID]
 		}
 		byID[p.ID], bySlug[p.Slug] = d, d
 	}
@@ -930,7 +908,7 @@ func CartPath(path string) string {
 // found" on productSlug; BAD_USER_INPUT on productSlug for a draft or
 // archived product, and every Price error.
 func (s *Store) QuoteProduct(ctx context.Context, slug string, cfg Configuration, quantity int) (*Quote, error) {
-	_, bySlug, err := productDetails(ctx, s.db, nil, []string{slug})
+	_, bySlug, err := s.productDetails(ctx, nil, []string{slug})
 	if err != nil {
 		return nil, err
 	}
