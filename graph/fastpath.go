@@ -65,6 +65,9 @@ type fastSel struct {
 	sub   []fastSel
 }
 
+// maxFastQuery bounds the query text the fast path parses itself.
+const maxFastQuery = 16 << 10
+
 func newCatalogFastPath(st *store.Store, es graphql.ExecutableSchema, complexityLimit, depthLimit int) *catalogFastPath {
 	return &catalogFastPath{st: st, es: es, complexityLimit: complexityLimit, depthLimit: depthLimit,
 		plans: lru.New[*fastPlan](1000), slots: make(chan struct{}, 4*runtime.GOMAXPROCS(0))}
@@ -187,7 +190,9 @@ func (f *catalogFastPath) serve(w http.ResponseWriter, r *http.Request, maxBody 
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // as gqlgen decodes, so variables coerce the same way
-	if dec.Decode(&params) != nil || params.Query == "" || len(params.Extensions) > 0 {
+	// Catalog queries are short; a long one goes to gqlgen, whose parser
+	// token limit guards against expensive documents.
+	if dec.Decode(&params) != nil || params.Query == "" || len(params.Query) > maxFastQuery || len(params.Extensions) > 0 {
 		return false
 	}
 	ctx := r.Context()
