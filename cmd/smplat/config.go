@@ -43,10 +43,8 @@ const defaultDatabaseURL = "postgres://smplat:smplat@localhost:5432/smplat?sslmo
 
 func (c config) production() bool { return c.Environment == "production" }
 
-// loadConfig reads the settings of SPEC §1 through getenv. Missing keys are
-// an error in production and a warning (returned) elsewhere.
-func loadConfig(getenv func(string) string) (config, []string, error) {
-	var warnings []string
+// loadConfig reads the settings of SPEC §1 through getenv.
+func loadConfig(getenv func(string) string) (config, error) {
 	get := func(k, def string) string {
 		if v := strings.TrimSpace(getenv(k)); v != "" {
 			return v
@@ -64,11 +62,11 @@ func loadConfig(getenv func(string) string) (config, []string, error) {
 	switch c.Environment {
 	case "development", "staging", "production":
 	default:
-		return c, nil, fmt.Errorf("ENVIRONMENT must be development, staging or production, not %q", c.Environment)
+		return c, fmt.Errorf("ENVIRONMENT must be development, staging or production, not %q", c.Environment)
 	}
 	dsn, err := normalizeDSN(get("DATABASE_URL", defaultDatabaseURL))
 	if err != nil {
-		return c, nil, err
+		return c, err
 	}
 	c.DatabaseURL = dsn
 	c.HTTPAddr = get("HTTP_ADDR", "")
@@ -118,8 +116,15 @@ func loadConfig(getenv func(string) string) (config, []string, error) {
 		c.CORSOrigins = []string{"http://localhost:3000"}
 	}
 	if len(errs) > 0 {
-		return c, nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+		return c, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
+	return c, nil
+}
+
+// apiKeys checks the keys the API needs: in production a missing one is an
+// error naming it; elsewhere it leaves its role open and is returned as a
+// warning. Only `serve` needs them (the worker, migrate and seed do not).
+func (c config) apiKeys() (warnings []string, err error) {
 	required := []struct {
 		name string
 		set  bool
@@ -135,11 +140,11 @@ func loadConfig(getenv func(string) string) (config, []string, error) {
 			continue
 		}
 		if c.production() {
-			return c, nil, fmt.Errorf("%s must be set in production", r.name)
+			return nil, fmt.Errorf("%s must be set in production", r.name)
 		}
 		warnings = append(warnings, fmt.Sprintf("%s is not set: %s", r.name, r.role))
 	}
-	return c, warnings, nil
+	return warnings, nil
 }
 
 func splitList(v string) []string {

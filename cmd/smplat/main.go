@@ -83,13 +83,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "smoke": // before loadConfig: the checks need no server settings
 		return smokeCmd(ctx, rest, env, stdout, stderr)
 	}
-	cfg, warnings, err := loadConfig(env)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
 	switch cmd {
 	case "serve":
+		warnings, err := cfg.apiKeys()
+		if err != nil {
+			return err
+		}
 		return serve(ctx, cfg, warnings, rest, env, logger)
 	case "worker":
 		return workerCmd(ctx, cfg, env, logger)
