@@ -9,8 +9,10 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
@@ -35,6 +37,8 @@ type Service struct {
 	// enqueue creates an order's fulfillment tasks in the paying transaction.
 	enqueue func(ctx context.Context, tx sqlx.ExtContext, orderID string, now time.Time) (int, error)
 	m       *counters
+	// locks runs checkouts of one order one at a time in this process.
+	locks keyedLocks
 }
 
 // NewService wires the store and the Stripe client; log may be nil
@@ -67,16 +71,28 @@ func (r CheckoutResult) MarshalJSON() ([]byte, error) {
 
 // StartCheckout opens a Stripe Checkout Session for a pending order and
 // stores its payment row keyed by the session id; the charged sum is the
-// order total. The order row stays locked for the duration, so concurrent
-// calls for one order run one at a time; while a session for the order is
-// still open (pending payment, < 23 h old, same amount) it is returned
-// again instead of creating a second payable session. idempotencyKey (may be
-// empty) feeds the key sent to Stripe.
+// order total. While a session for the order is still open (pending
+// payment, < 23 h old, same amount) it is returned again instead of creating
+// a second payable session. idempotencyKey (may be empty) feeds the key sent
+// to Stripe.
+//
+// No transaction and no row lock is held while Stripe is called: a short
+// transaction locks and checks the order (and hands out an open session),
+// the session is created outside any transaction, and a second short
+// transaction re-locks the order, re-checks it and stores the payment row.
+// A slow Stripe therefore never pins a pool connection or holds up the
+// order's webhooks. Calls for one order in this process still run one at a
+// time (an in-process lock, no database resources held while waiting), so
+// concurrent calls make one session; across processes the Stripe
+// idempotency key, the unique provider reference and the open-session check
+// in the second transaction keep it to one payable session per order.
 //
 // Errors: BAD_USER_INPUT (field successUrl, cancelUrl or customerEmail),
-// NOT_FOUND "Order not found", CONFLICT (not pending, no items, total not
-// matching its items or not positive), UNAVAILABLE (Stripe not configured),
-// PAYMENT_PROVIDER_ERROR (Stripe failed).
+// NOT_FOUND "Order not found", CONFLICT (not pending — also when the order
+// stopped being pending or changed while Stripe was called, in which case
+// nothing is stored —, no items, total not matching its items or not
+// positive), UNAVAILABLE (Stripe not configured), PAYMENT_PROVIDER_ERROR
+// (Stripe failed).
 func (s *Service) StartCheckout(ctx context.Context, orderID, successURL, cancelURL string, customerEmail *string, idempotencyKey string) (*CheckoutResult, error) {
 	res, err := s.startCheckout(ctx, orderID, successURL, cancelURL, customerEmail, idempotencyKey)
 	if err != nil {
@@ -102,50 +118,84 @@ func (s *Service) startCheckout(ctx context.Context, orderID, successURL, cancel
 		}
 		email = a.Address
 	}
-	var res *CheckoutResult
-	err := s.store.InTx(ctx, func(tx *sqlx.Tx) error {
-		order, err := store.LockPaymentOrderTx(ctx, tx, orderID)
+	release, err := s.locks.lock(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	// 1. Lock and check the order; hand out an open session if there is one.
+	var (
+		res *CheckoutResult
+		in  CheckoutInput
+	)
+	err = s.store.InTx(ctx, func(tx *sqlx.Tx) error {
+		order, lines, err := payableOrder(ctx, tx, orderID)
 		if err != nil {
 			return err
 		}
-		if order.Status != "pending" {
-			return &store.Error{Code: store.CodeConflict, Message: "Order is not pending"}
-		}
-		if len(order.Items) == 0 {
-			return &store.Error{Code: store.CodeConflict, Message: "Order has no items"}
-		}
-		lines, err := checkoutLines(order)
-		if err != nil {
+		open, err := s.openSession(ctx, tx, order)
+		if err != nil || open != nil {
+			res = open
 			return err
-		}
-		now := s.now()
-		open, err := store.FindOpenPaymentTx(ctx, tx, order.ID, store.ProviderStripe, now.Add(-reuseWindow))
-		if err != nil {
-			return err
-		}
-		if open != nil && open.CheckoutURL != nil && open.Amount.Equal(order.Total) && open.Currency == order.Currency {
-			res = resultOf(open)
-			return nil
 		}
 		if email == "" && order.CustomerEmail != nil {
 			email = *order.CustomerEmail
 		}
-		in := CheckoutInput{
+		in = CheckoutInput{
 			OrderID: order.ID, OrderNumber: order.OrderNumber, Currency: string(order.Currency),
 			Lines: lines, CustomerEmail: email, SuccessURL: successURL, CancelURL: cancelURL,
 			IdempotencyKey: idempotencyKey,
 		}
-		sess, err := s.client.CreateCheckoutSession(ctx, in)
+		return nil
+	})
+	if err != nil || res != nil {
+		return res, err
+	}
+
+	// 2. Create the session outside any transaction. The idempotency key
+	// (order, amount, currency, caller's key) makes a repeated or concurrent
+	// call get the same session from Stripe.
+	sess, err := s.client.CreateCheckoutSession(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	// Stripe computes amount_total itself; if it disagrees with what we
+	// sent, the URL is never handed out (stripe-mock reports none).
+	if (sess.AmountTotal != 0 && sess.AmountTotal != in.Total()) ||
+		(sess.Currency != "" && sess.Currency != strings.ToLower(in.Currency)) {
+		s.log.ErrorContext(ctx, "stripe session total differs from the order total",
+			"order_id", in.OrderID, "sent_cents", in.Total(), "stripe_cents", sess.AmountTotal)
+		return nil, errProvider()
+	}
+
+	// 3. Re-lock the order, re-check it and store the payment row.
+	err = s.store.InTx(ctx, func(tx *sqlx.Tx) error {
+		order, lines, err := payableOrder(ctx, tx, in.OrderID)
+		if err != nil {
+			if e, ok := store.AsError(err); ok && e.Code == store.CodeConflict {
+				s.log.WarnContext(ctx, "order changed during checkout; stripe session not stored",
+					"order_id", in.OrderID, "session_id", sess.ID, "reason", e.Message)
+			}
+			return err
+		}
+		if got := (CheckoutInput{Lines: lines}).Total(); got != in.Total() || string(order.Currency) != in.Currency {
+			s.log.WarnContext(ctx, "order total changed during checkout; stripe session not stored",
+				"order_id", in.OrderID, "session_id", sess.ID, "sent_cents", in.Total(), "order_cents", got)
+			return &store.Error{Code: store.CodeConflict, Message: "Order changed during checkout"}
+		}
+		// Another process may have stored an open session meanwhile (with a
+		// different caller key, so a different Stripe session): hand out
+		// that one, so the order never has two payable sessions.
+		open, err := s.openSession(ctx, tx, order)
 		if err != nil {
 			return err
 		}
-		// Stripe computes amount_total itself; if it disagrees with what we
-		// sent, the URL is never handed out (stripe-mock reports none).
-		if (sess.AmountTotal != 0 && sess.AmountTotal != in.Total()) ||
-			(sess.Currency != "" && sess.Currency != strings.ToLower(string(order.Currency))) {
-			s.log.ErrorContext(ctx, "stripe session total differs from the order total",
-				"order_id", order.ID, "sent_cents", in.Total(), "stripe_cents", sess.AmountTotal)
-			return errProvider()
+		if open != nil && open.CheckoutSessionID != sess.ID {
+			s.log.InfoContext(ctx, "another checkout stored an open session first; returning it",
+				"order_id", order.ID, "session_id", open.CheckoutSessionID, "unused_session_id", sess.ID)
+			res = open
+			return nil
 		}
 		p, err := store.CreatePaymentTx(ctx, tx, store.NewPayment{
 			OrderID: order.ID, Provider: store.ProviderStripe, ProviderReference: sess.ID,
@@ -161,6 +211,84 @@ func (s *Service) startCheckout(ctx context.Context, orderID, successURL, cancel
 		return nil, err
 	}
 	return res, nil
+}
+
+// payableOrder locks an order (until the transaction ends) and checks that
+// it can be paid: pending, with items, whose lines add up to its total.
+func payableOrder(ctx context.Context, tx *sqlx.Tx, orderID string) (*store.PaymentOrder, []LineItem, error) {
+	order, err := store.LockPaymentOrderTx(ctx, tx, orderID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if order.Status != "pending" {
+		return nil, nil, &store.Error{Code: store.CodeConflict, Message: "Order is not pending"}
+	}
+	if len(order.Items) == 0 {
+		return nil, nil, &store.Error{Code: store.CodeConflict, Message: "Order has no items"}
+	}
+	lines, err := checkoutLines(order)
+	if err != nil {
+		return nil, nil, err
+	}
+	return order, lines, nil
+}
+
+// openSession returns the order's open Stripe session for its current
+// amount (pending payment with a URL, < 23 h old), or nil.
+func (s *Service) openSession(ctx context.Context, tx *sqlx.Tx, order *store.PaymentOrder) (*CheckoutResult, error) {
+	open, err := store.FindOpenPaymentTx(ctx, tx, order.ID, store.ProviderStripe, s.now().Add(-reuseWindow))
+	if err != nil {
+		return nil, err
+	}
+	if open != nil && open.CheckoutURL != nil && open.Amount.Equal(order.Total) && open.Currency == order.Currency {
+		return resultOf(open), nil
+	}
+	return nil, nil
+}
+
+// keyedLocks serializes work per key inside one process without holding
+// any database resource; a waiter gives up when its context ends.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	ch   chan struct{} // holds one token while locked
+	refs int           // holders and waiters
+}
+
+// lock takes the lock for key (an order id; the canonical UUID form when it
+// parses, so spellings of one id share a lock) and returns its release.
+func (k *keyedLocks) lock(ctx context.Context, key string) (func(), error) {
+	if id, err := uuid.Parse(key); err == nil {
+		key = id.String()
+	}
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{ch: make(chan struct{}, 1)}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	drop := func() {
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		return nil, ctx.Err()
+	}
 }
 
 func resultOf(p *store.Payment) *CheckoutResult {

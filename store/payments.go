@@ -99,7 +99,9 @@ type NewPayment struct {
 
 // CreatePaymentTx stores a pending payment keyed by its provider reference.
 // Creating the same reference again returns the existing row unchanged (a
-// retried checkout must not make a second payment). A reference that already
+// retried checkout must not make a second payment); two concurrent callers
+// storing one reference end with one row, the second waiting for the first
+// to commit and getting its row. A reference that already
 // belongs to another order is a CONFLICT; an unknown order is BAD_USER_INPUT.
 func CreatePaymentTx(ctx context.Context, tx sqlx.ExtContext, in NewPayment) (*Payment, error) {
 	if in.Provider == "" {
@@ -307,8 +309,9 @@ type PaymentOrderItem struct {
 }
 
 // LockPaymentOrderTx reads an order and its items, locking the order row
-// until the transaction ends so checkout and webhooks for one order run one
-// at a time. NOT_FOUND ("Order not found") when the id is unknown or not a
+// until the transaction ends so a webhook and checkout's short check and
+// store transactions for one order run one at a time (checkout never holds
+// it across the Stripe call). NOT_FOUND ("Order not found") when the id is unknown or not a
 // UUID.
 func LockPaymentOrderTx(ctx context.Context, tx sqlx.ExtContext, orderID string) (*PaymentOrder, error) {
 	if _, err := uuid.Parse(orderID); err != nil {
