@@ -18,6 +18,11 @@ package store
 //     renumbers the siblings 0..n-1 (a position past the end appends);
 //   - text inputs (titles, names, labels, category) are trimmed before they
 //     are checked and stored.
+//
+// The nested entities share one implementation of each write (lock the
+// parent, insert / update / delete / reorder, read back): childTable in
+// admin_children.go; the methods here validate their input and name the
+// columns.
 
 import (
 	"context"
@@ -94,6 +99,19 @@ func requiredText(field, s string, max int) (string, error) {
 		return "", BadInput(field, "must be at most %d characters", max)
 	}
 	return s, nil
+}
+
+// requiredTextIfSet is requiredText for an update: nil stays nil, else the
+// trimmed text.
+func requiredTextIfSet(field string, s *string, max int) (*string, error) {
+	if s == nil {
+		return nil, nil
+	}
+	t, err := requiredText(field, *s, max)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // optionalText refuses an over-long optional text; nil stays nil.
@@ -270,29 +288,24 @@ func (s *Store) CreateProduct(ctx context.Context, in ProductInput) (*Product, e
 	if err := in.normalize(); err != nil {
 		return nil, err
 	}
-	var p Product
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		return mapError(sqlx.GetContext(ctx, tx, &p, `INSERT INTO products
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*Product, error) {
+		var p Product
+		if err := sqlx.GetContext(ctx, tx, &p, `INSERT INTO products
 			(slug, title, description, category, base_price, currency, status, fulfillment_config)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+productColumns,
-			in.Slug, in.Title, in.Description, in.Category, in.BasePrice, in.Currency, in.Status, in.FulfillmentConfig))
+			in.Slug, in.Title, in.Description, in.Category, in.BasePrice, in.Currency, in.Status, in.FulfillmentConfig); err != nil {
+			return nil, mapError(err)
+		}
+		return &p, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // UpdateProduct changes the given fields of a product and bumps updated_at;
 // an update with no field set returns the product unchanged. Codes as
 // CreateProduct, plus NOT_FOUND "Product not found" for an unknown id.
 func (s *Store) UpdateProduct(ctx context.Context, id string, u ProductUpdate) (*Product, error) {
-	var sets []string
-	var args []any
-	set := func(col string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
+	var sc setClause
+	set := sc.set
 	if u.Slug != nil {
 		if err := validateSlug("slug", *u.Slug); err != nil {
 			return nil, err
@@ -352,20 +365,17 @@ func (s *Store) UpdateProduct(ctx context.Context, id string, u ProductUpdate) (
 	if !validUUID(id) {
 		return nil, &Error{Code: CodeNotFound, Message: "Product not found"}
 	}
-	if len(sets) == 0 {
+	if sc.empty() {
 		return s.FindProduct(ctx, id)
 	}
-	args = append(args, id)
-	q := `UPDATE products SET ` + strings.Join(sets, ", ") + `, updated_at = now() WHERE id = $` +
-		fmt.Sprint(len(args)) + ` RETURNING ` + productColumns
-	var p Product
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		return notFound(mapError(sqlx.GetContext(ctx, tx, &p, q, args...)), "Product not found")
+	q, args := sc.update("products", id)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*Product, error) {
+		var p Product
+		if err := sqlx.GetContext(ctx, tx, &p, q+` RETURNING `+productColumns, args...); err != nil {
+			return nil, notFound(mapError(err), "Product not found")
+		}
+		return &p, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // UpdateFulfillmentConfig replaces a product's fulfillment_config after
@@ -414,14 +424,6 @@ type sibling struct {
 	parentCol string // product_id or group_id
 	what      string // for messages: "option group"
 }
-
-var (
-	groupSiblings  = sibling{"product_option_groups", "product_id", "option group"}
-	optionSiblings = sibling{"product_options", "group_id", "option"}
-	addOnSiblings  = sibling{"product_add_ons", "product_id", "add-on"}
-	fieldSiblings  = sibling{"product_custom_fields", "product_id", "custom field"}
-	planSiblings   = sibling{"product_subscription_plans", "product_id", "subscription plan"}
-)
 
 // siblingIDs lists the parent's children in display order.
 func (sb sibling) ids(ctx context.Context, tx sqlx.QueryerContext, parentID string) ([]string, error) {
@@ -538,6 +540,15 @@ type OptionGroupUpdate struct {
 const optionGroupColumns = `id, product_id, name, description, group_type, is_required,
 	display_order, metadata_json, created_at, updated_at`
 
+// groupTable: option groups belong to a product.
+var groupTable = childTable[OptionGroup]{
+	sb:         sibling{"product_option_groups", "product_id", "option group"},
+	columns:    optionGroupColumns,
+	notFound:   "Option group not found",
+	lockParent: touchProduct,
+	byParent:   optionGroupsByProduct,
+}
+
 // normalize validates a group (not its options) under prefix.
 func (g *OptionGroupSpec) normalize(prefix string) error {
 	var err error
@@ -569,55 +580,15 @@ func (s *Store) CreateOptionGroup(ctx context.Context, productID string, in Opti
 	if err := validatePosition("displayOrder", in.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var g OptionGroup
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*OptionGroup, error) {
+		if err := groupTable.lockParent(ctx, tx, productID); err != nil {
+			return nil, err
 		}
-		pos, err := groupSiblings.insertPosition(ctx, tx, productID, in.DisplayOrder)
-		if err != nil {
-			return err
-		}
-		var id string
-		if err := sqlx.GetContext(ctx, tx, &id, `INSERT INTO product_option_groups
-			(product_id, name, description, group_type, is_required, display_order, metadata_json)
+		return groupTable.insert(ctx, tx, productID, in.DisplayOrder, `INSERT INTO product_option_groups
+			(product_id, name, description, group_type, is_required, metadata_json, display_order)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			productID, spec.Name, spec.Description, spec.GroupType, spec.IsRequired, pos, spec.MetadataJSON); err != nil {
-			return mapError(err)
-		}
-		if in.DisplayOrder != nil {
-			if err := groupSiblings.placeAt(ctx, tx, productID, id, pos); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &g, `SELECT `+optionGroupColumns+` FROM product_option_groups WHERE id = $1`, id)
+			spec.Name, spec.Description, spec.GroupType, spec.IsRequired, spec.MetadataJSON)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &g, nil
-}
-
-// lockOptionGroup reads an option group for update and touches its product;
-// NOT_FOUND "Option group not found".
-func lockOptionGroup(ctx context.Context, tx sqlx.ExtContext, id string) (*OptionGroup, error) {
-	if !validUUID(id) {
-		return nil, &Error{Code: CodeNotFound, Message: "Option group not found"}
-	}
-	var g OptionGroup
-	err := sqlx.GetContext(ctx, tx, &g, `SELECT `+optionGroupColumns+` FROM product_option_groups WHERE id = $1`, id)
-	if err != nil {
-		return nil, notFound(err, "Option group not found")
-	}
-	if err := touchProduct(ctx, tx, g.ProductID); err != nil {
-		return nil, err
-	}
-	// Re-read under the product lock: a concurrent writer may have changed it.
-	err = sqlx.GetContext(ctx, tx, &g, `SELECT `+optionGroupColumns+` FROM product_option_groups WHERE id = $1 FOR UPDATE`, id)
-	if err != nil {
-		return nil, notFound(err, "Option group not found")
-	}
-	return &g, nil
 }
 
 // UpdateOptionGroup changes the given fields of an option group. The
@@ -648,76 +619,55 @@ func (s *Store) UpdateOptionGroup(ctx context.Context, id string, u OptionGroupU
 	if err := validatePosition("displayOrder", u.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var g OptionGroup
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := lockOptionGroup(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		spec := OptionGroupSpec{Name: cur.Name, Description: cur.Description, GroupType: cur.GroupType,
-			IsRequired: cur.IsRequired, MetadataJSON: cur.MetadataJSON}
-		if u.Name != nil {
-			spec.Name = *u.Name
-		}
-		if u.Description.Set {
-			spec.Description = u.Description.Value
-		}
-		if u.GroupType != nil {
-			spec.GroupType = *u.GroupType
-		}
-		if u.IsRequired != nil {
-			spec.IsRequired = *u.IsRequired
-		}
-		if u.MetadataJSON.Set {
-			spec.MetadataJSON = nil
-			if u.MetadataJSON.Value != nil {
-				spec.MetadataJSON = *u.MetadataJSON.Value
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*OptionGroup, error) {
+		return groupTable.update(ctx, tx, id, u.DisplayOrder, func(cur *OptionGroup, sc *setClause) error {
+			spec := OptionGroupSpec{Name: cur.Name, Description: cur.Description, GroupType: cur.GroupType,
+				IsRequired: cur.IsRequired, MetadataJSON: cur.MetadataJSON}
+			if u.Name != nil {
+				spec.Name = *u.Name
 			}
-		}
-		// Only the changed fields were checked above; normalise the result
-		// (trims, enum case) and check the cross-field rule.
-		spec.Name = strings.TrimSpace(spec.Name)
-		if spec.GroupType, err = normalizeEnum("groupType", spec.GroupType, GroupSingle, GroupTypes); err != nil {
-			return err
-		}
-		spec.MetadataJSON = nullIfJSONNull(spec.MetadataJSON)
-		if err := validateGroupShape("", spec.GroupType, spec.MetadataJSON); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE product_option_groups SET name = $2, description = $3,
-			group_type = $4, is_required = $5, metadata_json = $6, updated_at = now() WHERE id = $1`,
-			id, spec.Name, spec.Description, spec.GroupType, spec.IsRequired, spec.MetadataJSON); err != nil {
-			return mapError(err)
-		}
-		if u.DisplayOrder != nil {
-			if err := groupSiblings.placeAt(ctx, tx, cur.ProductID, id, *u.DisplayOrder); err != nil {
+			if u.Description.Set {
+				spec.Description = u.Description.Value
+			}
+			if u.GroupType != nil {
+				spec.GroupType = *u.GroupType
+			}
+			if u.IsRequired != nil {
+				spec.IsRequired = *u.IsRequired
+			}
+			if u.MetadataJSON.Set {
+				spec.MetadataJSON = nil
+				if u.MetadataJSON.Value != nil {
+					spec.MetadataJSON = *u.MetadataJSON.Value
+				}
+			}
+			// Only the changed fields were checked above; normalise the result
+			// (trims, enum case) and check the cross-field rule.
+			spec.Name = strings.TrimSpace(spec.Name)
+			var err error
+			if spec.GroupType, err = normalizeEnum("groupType", spec.GroupType, GroupSingle, GroupTypes); err != nil {
 				return err
 			}
-		}
-		return sqlx.GetContext(ctx, tx, &g, `SELECT `+optionGroupColumns+` FROM product_option_groups WHERE id = $1`, id)
+			spec.MetadataJSON = nullIfJSONNull(spec.MetadataJSON)
+			if err := validateGroupShape("", spec.GroupType, spec.MetadataJSON); err != nil {
+				return err
+			}
+			sc.set("name", spec.Name)
+			sc.set("description", spec.Description)
+			sc.set("group_type", spec.GroupType)
+			sc.set("is_required", spec.IsRequired)
+			sc.set("metadata_json", spec.MetadataJSON)
+			return nil
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &g, nil
 }
 
 // DeleteOptionGroup deletes an option group and its options, returning the
 // group as it was (ProductID tells which product changed). NOT_FOUND.
 func (s *Store) DeleteOptionGroup(ctx context.Context, id string) (*OptionGroup, error) {
-	var g *OptionGroup
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if g, err = lockOptionGroup(ctx, tx, id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM product_option_groups WHERE id = $1`, id)
-		return mapError(err)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*OptionGroup, error) {
+		return groupTable.delete(ctx, tx, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return g, nil
 }
 
 // ReorderOptionGroups sets the display order of a product's option groups
@@ -726,22 +676,9 @@ func (s *Store) DeleteOptionGroup(ctx context.Context, id string) (*OptionGroup,
 // repeated id) or "ids" (some missing); NOT_FOUND for an unknown product.
 // Returns the groups in their new order.
 func (s *Store) ReorderOptionGroups(ctx context.Context, productID string, ids []string) ([]OptionGroup, error) {
-	var out []OptionGroup
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
-		}
-		if err := groupSiblings.reorder(ctx, tx, productID, ids); err != nil {
-			return err
-		}
-		m, err := optionGroupsByProduct(ctx, tx, []string{productID})
-		out = m[productID]
-		return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) ([]OptionGroup, error) {
+		return groupTable.reorder(ctx, tx, productID, ids)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -770,6 +707,19 @@ type OptionUpdate struct {
 const optionColumns = `id, group_id, name, description, price_delta, metadata_json,
 	display_order, created_at, updated_at`
 
+// optionTable: options belong to an option group, which is locked (with
+// its product) as their parent.
+var optionTable = childTable[ProductOption]{
+	sb:       sibling{"product_options", "group_id", "option"},
+	columns:  optionColumns,
+	notFound: "Option not found",
+	lockParent: func(ctx context.Context, tx sqlx.ExtContext, groupID string) error {
+		_, _, err := groupTable.lock(ctx, tx, groupID)
+		return err
+	},
+	byParent: optionsByGroup,
+}
+
 func (o *OptionSpec) normalize(prefix string) error {
 	var err error
 	if o.Name, err = requiredText(joinField(prefix, "name"), o.Name, maxTitleLen); err != nil {
@@ -796,63 +746,23 @@ func (s *Store) CreateOption(ctx context.Context, groupID string, in OptionInput
 	if err := validatePosition("displayOrder", in.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var o ProductOption
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockOptionGroup(ctx, tx, groupID); err != nil {
-			return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*ProductOption, error) {
+		if err := optionTable.lockParent(ctx, tx, groupID); err != nil {
+			return nil, err
 		}
-		pos, err := optionSiblings.insertPosition(ctx, tx, groupID, in.DisplayOrder)
-		if err != nil {
-			return err
-		}
-		var id string
-		if err := sqlx.GetContext(ctx, tx, &id, `INSERT INTO product_options
+		return optionTable.insert(ctx, tx, groupID, in.DisplayOrder, `INSERT INTO product_options
 			(group_id, name, description, price_delta, metadata_json, display_order)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			groupID, spec.Name, spec.Description, spec.PriceDelta, spec.MetadataJSON, pos); err != nil {
-			return mapError(err)
-		}
-		if in.DisplayOrder != nil {
-			if err := optionSiblings.placeAt(ctx, tx, groupID, id, pos); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &o, `SELECT `+optionColumns+` FROM product_options WHERE id = $1`, id)
+			spec.Name, spec.Description, spec.PriceDelta, spec.MetadataJSON)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &o, nil
-}
-
-// lockOption reads an option for update, locking its group's product.
-func lockOption(ctx context.Context, tx sqlx.ExtContext, id string) (*ProductOption, error) {
-	if !validUUID(id) {
-		return nil, &Error{Code: CodeNotFound, Message: "Option not found"}
-	}
-	var groupID string
-	if err := sqlx.GetContext(ctx, tx, &groupID, `SELECT group_id FROM product_options WHERE id = $1`, id); err != nil {
-		return nil, notFound(err, "Option not found")
-	}
-	if _, err := lockOptionGroup(ctx, tx, groupID); err != nil {
-		return nil, err
-	}
-	var o ProductOption
-	if err := sqlx.GetContext(ctx, tx, &o, `SELECT `+optionColumns+` FROM product_options WHERE id = $1 FOR UPDATE`, id); err != nil {
-		return nil, notFound(err, "Option not found")
-	}
-	return &o, nil
 }
 
 // UpdateOption changes the given fields of an option. Codes as
 // CreateOption; NOT_FOUND "Option not found".
 func (s *Store) UpdateOption(ctx context.Context, id string, u OptionUpdate) (*ProductOption, error) {
-	var name string
 	var err error
-	if u.Name != nil {
-		if name, err = requiredText("name", *u.Name, maxTitleLen); err != nil {
-			return nil, err
-		}
+	if u.Name, err = requiredTextIfSet("name", u.Name, maxTitleLen); err != nil {
+		return nil, err
 	}
 	if u.Description.Set {
 		if err := optionalText("description", u.Description.Value); err != nil {
@@ -873,58 +783,26 @@ func (s *Store) UpdateOption(ctx context.Context, id string, u OptionUpdate) (*P
 	if err := validatePosition("displayOrder", u.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var o ProductOption
-	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := lockOption(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if u.Name != nil {
-			cur.Name = name
-		}
-		if u.Description.Set {
-			cur.Description = u.Description.Value
-		}
-		if u.PriceDelta != nil {
-			cur.PriceDelta = *u.PriceDelta
-		}
-		if u.MetadataJSON.Set {
-			cur.MetadataJSON = meta
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE product_options SET name = $2, description = $3,
-			price_delta = $4, metadata_json = $5, updated_at = now() WHERE id = $1`,
-			id, cur.Name, cur.Description, cur.PriceDelta, cur.MetadataJSON); err != nil {
-			return mapError(err)
-		}
-		if u.DisplayOrder != nil {
-			if err := optionSiblings.placeAt(ctx, tx, cur.GroupID, id, *u.DisplayOrder); err != nil {
-				return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*ProductOption, error) {
+		return optionTable.update(ctx, tx, id, u.DisplayOrder, func(o *ProductOption, sc *setClause) error {
+			setOr(sc, "name", &o.Name, u.Name)
+			setOrNullable(sc, "description", &o.Description, u.Description)
+			setOr(sc, "price_delta", &o.PriceDelta, u.PriceDelta)
+			if u.MetadataJSON.Set {
+				o.MetadataJSON = meta
 			}
-		}
-		return sqlx.GetContext(ctx, tx, &o, `SELECT `+optionColumns+` FROM product_options WHERE id = $1`, id)
+			sc.set("metadata_json", o.MetadataJSON)
+			return nil
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &o, nil
 }
 
 // DeleteOption deletes an option, returning it as it was (GroupID tells
 // which group changed). NOT_FOUND "Option not found".
 func (s *Store) DeleteOption(ctx context.Context, id string) (*ProductOption, error) {
-	var o *ProductOption
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if o, err = lockOption(ctx, tx, id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM product_options WHERE id = $1`, id)
-		return mapError(err)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*ProductOption, error) {
+		return optionTable.delete(ctx, tx, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return o, nil
 }
 
 // ReorderOptions sets the display order of a group's options to the order
@@ -932,22 +810,9 @@ func (s *Store) DeleteOption(ctx context.Context, id string) (*ProductOption, er
 // or "ids"); NOT_FOUND "Option group not found". Returns the options in
 // their new order.
 func (s *Store) ReorderOptions(ctx context.Context, groupID string, ids []string) ([]ProductOption, error) {
-	var out []ProductOption
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockOptionGroup(ctx, tx, groupID); err != nil {
-			return err
-		}
-		if err := optionSiblings.reorder(ctx, tx, groupID, ids); err != nil {
-			return err
-		}
-		m, err := optionsByGroup(ctx, tx, []string{groupID})
-		out = m[groupID]
-		return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) ([]ProductOption, error) {
+		return optionTable.reorder(ctx, tx, groupID, ids)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -974,6 +839,15 @@ type AddOnUpdate struct {
 const addOnColumns = `id, product_id, label, description, price_delta, is_recommended,
 	display_order, created_at, updated_at`
 
+// addOnTable: add-ons belong to a product.
+var addOnTable = childTable[AddOn]{
+	sb:         sibling{"product_add_ons", "product_id", "add-on"},
+	columns:    addOnColumns,
+	notFound:   "Add-on not found",
+	lockParent: touchProduct,
+	byParent:   addOnsByProduct,
+}
+
 func (a *AddOnSpec) normalize(prefix string) error {
 	var err error
 	if a.Label, err = requiredText(joinField(prefix, "label"), a.Label, maxTitleLen); err != nil {
@@ -995,66 +869,23 @@ func (s *Store) CreateAddOn(ctx context.Context, productID string, in AddOnInput
 	if err := validatePosition("displayOrder", in.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var a AddOn
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*AddOn, error) {
+		if err := addOnTable.lockParent(ctx, tx, productID); err != nil {
+			return nil, err
 		}
-		pos, err := addOnSiblings.insertPosition(ctx, tx, productID, in.DisplayOrder)
-		if err != nil {
-			return err
-		}
-		var id string
-		if err := sqlx.GetContext(ctx, tx, &id, `INSERT INTO product_add_ons
+		return addOnTable.insert(ctx, tx, productID, in.DisplayOrder, `INSERT INTO product_add_ons
 			(product_id, label, description, price_delta, is_recommended, display_order)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			productID, spec.Label, spec.Description, spec.PriceDelta, spec.IsRecommended, pos); err != nil {
-			return mapError(err)
-		}
-		if in.DisplayOrder != nil {
-			if err := addOnSiblings.placeAt(ctx, tx, productID, id, pos); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &a, `SELECT `+addOnColumns+` FROM product_add_ons WHERE id = $1`, id)
+			spec.Label, spec.Description, spec.PriceDelta, spec.IsRecommended)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
-}
-
-// lockProductChild reads a product-owned row's product id, locks the
-// product, and returns the product id; NOT_FOUND with msg.
-func lockProductChild(ctx context.Context, tx sqlx.ExtContext, table, id, msg string) (string, error) {
-	if !validUUID(id) {
-		return "", &Error{Code: CodeNotFound, Message: msg}
-	}
-	var productID string
-	if err := sqlx.GetContext(ctx, tx, &productID, `SELECT product_id FROM `+table+` WHERE id = $1`, id); err != nil {
-		return "", notFound(err, msg)
-	}
-	if err := touchProduct(ctx, tx, productID); err != nil {
-		return "", err
-	}
-	// Under the product lock the row cannot have moved, but it may have been
-	// deleted by a writer that held the lock before us.
-	var again string
-	if err := sqlx.GetContext(ctx, tx, &again, `SELECT product_id FROM `+table+` WHERE id = $1 FOR UPDATE`, id); err != nil {
-		return "", notFound(err, msg)
-	}
-	return productID, nil
 }
 
 // UpdateAddOn changes the given fields of an add-on. Codes as CreateAddOn;
 // NOT_FOUND "Add-on not found".
 func (s *Store) UpdateAddOn(ctx context.Context, id string, u AddOnUpdate) (*AddOn, error) {
-	var label string
 	var err error
-	if u.Label != nil {
-		if label, err = requiredText("label", *u.Label, maxTitleLen); err != nil {
-			return nil, err
-		}
+	if u.Label, err = requiredTextIfSet("label", u.Label, maxTitleLen); err != nil {
+		return nil, err
 	}
 	if u.Description.Set {
 		if err := optionalText("description", u.Description.Value); err != nil {
@@ -1069,81 +900,32 @@ func (s *Store) UpdateAddOn(ctx context.Context, id string, u AddOnUpdate) (*Add
 	if err := validatePosition("displayOrder", u.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var a AddOn
-	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		productID, err := lockProductChild(ctx, tx, "product_add_ons", id, "Add-on not found")
-		if err != nil {
-			return err
-		}
-		if err := sqlx.GetContext(ctx, tx, &a, `SELECT `+addOnColumns+` FROM product_add_ons WHERE id = $1`, id); err != nil {
-			return err
-		}
-		if u.Label != nil {
-			a.Label = label
-		}
-		if u.Description.Set {
-			a.Description = u.Description.Value
-		}
-		if u.PriceDelta != nil {
-			a.PriceDelta = *u.PriceDelta
-		}
-		if u.IsRecommended != nil {
-			a.IsRecommended = *u.IsRecommended
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE product_add_ons SET label = $2, description = $3,
-			price_delta = $4, is_recommended = $5, updated_at = now() WHERE id = $1`,
-			id, a.Label, a.Description, a.PriceDelta, a.IsRecommended); err != nil {
-			return mapError(err)
-		}
-		if u.DisplayOrder != nil {
-			if err := addOnSiblings.placeAt(ctx, tx, productID, id, *u.DisplayOrder); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &a, `SELECT `+addOnColumns+` FROM product_add_ons WHERE id = $1`, id)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*AddOn, error) {
+		return addOnTable.update(ctx, tx, id, u.DisplayOrder, func(a *AddOn, sc *setClause) error {
+			setOr(sc, "label", &a.Label, u.Label)
+			setOrNullable(sc, "description", &a.Description, u.Description)
+			setOr(sc, "price_delta", &a.PriceDelta, u.PriceDelta)
+			setOr(sc, "is_recommended", &a.IsRecommended, u.IsRecommended)
+			return nil
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
 }
 
 // DeleteAddOn deletes an add-on, returning it as it was. NOT_FOUND
 // "Add-on not found".
 func (s *Store) DeleteAddOn(ctx context.Context, id string) (*AddOn, error) {
-	var a AddOn
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockProductChild(ctx, tx, "product_add_ons", id, "Add-on not found"); err != nil {
-			return err
-		}
-		return sqlx.GetContext(ctx, tx, &a, `DELETE FROM product_add_ons WHERE id = $1 RETURNING `+addOnColumns, id)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*AddOn, error) {
+		return addOnTable.delete(ctx, tx, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
 }
 
 // ReorderAddOns sets the display order of a product's add-ons to the order
 // of ids (exactly the product's add-ons; BAD_USER_INPUT on "ids.N"/"ids");
 // NOT_FOUND "Product not found". Returns them in their new order.
 func (s *Store) ReorderAddOns(ctx context.Context, productID string, ids []string) ([]AddOn, error) {
-	var out []AddOn
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
-		}
-		if err := addOnSiblings.reorder(ctx, tx, productID, ids); err != nil {
-			return err
-		}
-		m, err := addOnsByProduct(ctx, tx, []string{productID})
-		out = m[productID]
-		return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) ([]AddOn, error) {
+		return addOnTable.reorder(ctx, tx, productID, ids)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1173,6 +955,15 @@ type CustomFieldUpdate struct {
 const customFieldColumns = `id, product_id, label, field_type, placeholder, help_text, is_required,
 	display_order, created_at, updated_at`
 
+// fieldTable: custom fields belong to a product.
+var fieldTable = childTable[CustomField]{
+	sb:         sibling{"product_custom_fields", "product_id", "custom field"},
+	columns:    customFieldColumns,
+	notFound:   "Custom field not found",
+	lockParent: touchProduct,
+	byParent:   customFieldsByProduct,
+}
+
 func (f *CustomFieldSpec) normalize(prefix string) error {
 	var err error
 	if f.Label, err = requiredText(joinField(prefix, "label"), f.Label, maxTitleLen); err != nil {
@@ -1199,50 +990,30 @@ func (s *Store) CreateCustomField(ctx context.Context, productID string, in Cust
 	if err := validatePosition("displayOrder", in.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var f CustomField
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*CustomField, error) {
+		if err := fieldTable.lockParent(ctx, tx, productID); err != nil {
+			return nil, err
 		}
-		pos, err := fieldSiblings.insertPosition(ctx, tx, productID, in.DisplayOrder)
-		if err != nil {
-			return err
-		}
-		var id string
-		if err := sqlx.GetContext(ctx, tx, &id, `INSERT INTO product_custom_fields
+		return fieldTable.insert(ctx, tx, productID, in.DisplayOrder, `INSERT INTO product_custom_fields
 			(product_id, label, field_type, placeholder, help_text, is_required, display_order)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			productID, spec.Label, spec.FieldType, spec.Placeholder, spec.HelpText, spec.IsRequired, pos); err != nil {
-			return mapError(err)
-		}
-		if in.DisplayOrder != nil {
-			if err := fieldSiblings.placeAt(ctx, tx, productID, id, pos); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &f, `SELECT `+customFieldColumns+` FROM product_custom_fields WHERE id = $1`, id)
+			spec.Label, spec.FieldType, spec.Placeholder, spec.HelpText, spec.IsRequired)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &f, nil
 }
 
 // UpdateCustomField changes the given fields of a custom field. Codes as
 // CreateCustomField; NOT_FOUND "Custom field not found".
 func (s *Store) UpdateCustomField(ctx context.Context, id string, u CustomFieldUpdate) (*CustomField, error) {
-	var label string
-	var ft FieldType
 	var err error
-	if u.Label != nil {
-		if label, err = requiredText("label", *u.Label, maxTitleLen); err != nil {
-			return nil, err
-		}
+	if u.Label, err = requiredTextIfSet("label", u.Label, maxTitleLen); err != nil {
+		return nil, err
 	}
 	if u.FieldType != nil {
-		if ft, err = parseEnum("fieldType", string(*u.FieldType), FieldTypes); err != nil {
+		ft, err := parseEnum("fieldType", string(*u.FieldType), FieldTypes)
+		if err != nil {
 			return nil, err
 		}
+		u.FieldType = &ft
 	}
 	if u.Placeholder.Set {
 		if err := optionalText("placeholder", u.Placeholder.Value); err != nil {
@@ -1257,84 +1028,33 @@ func (s *Store) UpdateCustomField(ctx context.Context, id string, u CustomFieldU
 	if err := validatePosition("displayOrder", u.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var f CustomField
-	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		productID, err := lockProductChild(ctx, tx, "product_custom_fields", id, "Custom field not found")
-		if err != nil {
-			return err
-		}
-		if err := sqlx.GetContext(ctx, tx, &f, `SELECT `+customFieldColumns+` FROM product_custom_fields WHERE id = $1`, id); err != nil {
-			return err
-		}
-		if u.Label != nil {
-			f.Label = label
-		}
-		if u.FieldType != nil {
-			f.FieldType = ft
-		}
-		if u.Placeholder.Set {
-			f.Placeholder = u.Placeholder.Value
-		}
-		if u.HelpText.Set {
-			f.HelpText = u.HelpText.Value
-		}
-		if u.IsRequired != nil {
-			f.IsRequired = *u.IsRequired
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE product_custom_fields SET label = $2, field_type = $3,
-			placeholder = $4, help_text = $5, is_required = $6, updated_at = now() WHERE id = $1`,
-			id, f.Label, f.FieldType, f.Placeholder, f.HelpText, f.IsRequired); err != nil {
-			return mapError(err)
-		}
-		if u.DisplayOrder != nil {
-			if err := fieldSiblings.placeAt(ctx, tx, productID, id, *u.DisplayOrder); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &f, `SELECT `+customFieldColumns+` FROM product_custom_fields WHERE id = $1`, id)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*CustomField, error) {
+		return fieldTable.update(ctx, tx, id, u.DisplayOrder, func(f *CustomField, sc *setClause) error {
+			setOr(sc, "label", &f.Label, u.Label)
+			setOr(sc, "field_type", &f.FieldType, u.FieldType)
+			setOrNullable(sc, "placeholder", &f.Placeholder, u.Placeholder)
+			setOrNullable(sc, "help_text", &f.HelpText, u.HelpText)
+			setOr(sc, "is_required", &f.IsRequired, u.IsRequired)
+			return nil
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &f, nil
 }
 
 // DeleteCustomField deletes a custom field, returning it as it was.
 // NOT_FOUND "Custom field not found".
 func (s *Store) DeleteCustomField(ctx context.Context, id string) (*CustomField, error) {
-	var f CustomField
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockProductChild(ctx, tx, "product_custom_fields", id, "Custom field not found"); err != nil {
-			return err
-		}
-		return sqlx.GetContext(ctx, tx, &f, `DELETE FROM product_custom_fields WHERE id = $1 RETURNING `+customFieldColumns, id)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*CustomField, error) {
+		return fieldTable.delete(ctx, tx, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &f, nil
 }
 
 // ReorderCustomFields sets the display order of a product's custom fields
 // to the order of ids (exactly the product's fields; BAD_USER_INPUT on
 // "ids.N"/"ids"); NOT_FOUND "Product not found".
 func (s *Store) ReorderCustomFields(ctx context.Context, productID string, ids []string) ([]CustomField, error) {
-	var out []CustomField
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
-		}
-		if err := fieldSiblings.reorder(ctx, tx, productID, ids); err != nil {
-			return err
-		}
-		m, err := customFieldsByProduct(ctx, tx, []string{productID})
-		out = m[productID]
-		return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) ([]CustomField, error) {
+		return fieldTable.reorder(ctx, tx, productID, ids)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1367,6 +1087,15 @@ type PlanUpdate struct {
 
 const planColumns = `id, product_id, label, description, billing_cycle, price_multiplier, price_delta,
 	is_default, display_order, created_at, updated_at`
+
+// planTable: subscription plans belong to a product.
+var planTable = childTable[SubscriptionPlan]{
+	sb:         sibling{"product_subscription_plans", "product_id", "subscription plan"},
+	columns:    planColumns,
+	notFound:   "Subscription plan not found",
+	lockParent: touchProduct,
+	byParent:   plansByProduct,
+}
 
 func (p *PlanSpec) normalize(prefix string) error {
 	var err error
@@ -1414,52 +1143,29 @@ func (s *Store) CreateSubscriptionPlan(ctx context.Context, productID string, in
 	if err := validatePosition("displayOrder", in.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var p SubscriptionPlan
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*SubscriptionPlan, error) {
+		if err := planTable.lockParent(ctx, tx, productID); err != nil {
+			return nil, err
 		}
 		if spec.IsDefault {
 			if err := clearDefaultPlan(ctx, tx, productID, ""); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		pos, err := planSiblings.insertPosition(ctx, tx, productID, in.DisplayOrder)
-		if err != nil {
-			return err
-		}
-		var id string
-		if err := sqlx.GetContext(ctx, tx, &id, `INSERT INTO product_subscription_plans
+		return planTable.insert(ctx, tx, productID, in.DisplayOrder, `INSERT INTO product_subscription_plans
 			(product_id, label, description, billing_cycle, price_multiplier, price_delta, is_default, display_order)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			productID, spec.Label, spec.Description, spec.BillingCycle, spec.PriceMultiplier, spec.PriceDelta,
-			spec.IsDefault, pos); err != nil {
-			return mapError(err)
-		}
-		if in.DisplayOrder != nil {
-			if err := planSiblings.placeAt(ctx, tx, productID, id, pos); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &p, `SELECT `+planColumns+` FROM product_subscription_plans WHERE id = $1`, id)
+			spec.Label, spec.Description, spec.BillingCycle, spec.PriceMultiplier, spec.PriceDelta, spec.IsDefault)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // UpdateSubscriptionPlan changes the given fields of a plan; IsDefault true
 // moves the product's default here in the same transaction. Codes as
 // CreateSubscriptionPlan; NOT_FOUND "Subscription plan not found".
 func (s *Store) UpdateSubscriptionPlan(ctx context.Context, id string, u PlanUpdate) (*SubscriptionPlan, error) {
-	var label string
-	var cycle BillingCycle
 	var err error
-	if u.Label != nil {
-		if label, err = requiredText("label", *u.Label, maxTitleLen); err != nil {
-			return nil, err
-		}
+	if u.Label, err = requiredTextIfSet("label", u.Label, maxTitleLen); err != nil {
+		return nil, err
 	}
 	if u.Description.Set {
 		if err := optionalText("description", u.Description.Value); err != nil {
@@ -1467,9 +1173,11 @@ func (s *Store) UpdateSubscriptionPlan(ctx context.Context, id string, u PlanUpd
 		}
 	}
 	if u.BillingCycle != nil {
-		if cycle, err = parseEnum("billingCycle", string(*u.BillingCycle), BillingCycles); err != nil {
+		cycle, err := parseEnum("billingCycle", string(*u.BillingCycle), BillingCycles)
+		if err != nil {
 			return nil, err
 		}
+		u.BillingCycle = &cycle
 	}
 	if u.PriceMultiplier.Set && u.PriceMultiplier.Value != nil {
 		if err := validateMultiplier("priceMultiplier", *u.PriceMultiplier.Value); err != nil {
@@ -1484,92 +1192,36 @@ func (s *Store) UpdateSubscriptionPlan(ctx context.Context, id string, u PlanUpd
 	if err := validatePosition("displayOrder", u.DisplayOrder); err != nil {
 		return nil, err
 	}
-	var p SubscriptionPlan
-	err = s.InTx(ctx, func(tx *sqlx.Tx) error {
-		productID, err := lockProductChild(ctx, tx, "product_subscription_plans", id, "Subscription plan not found")
-		if err != nil {
-			return err
-		}
-		if err := sqlx.GetContext(ctx, tx, &p, `SELECT `+planColumns+` FROM product_subscription_plans WHERE id = $1`, id); err != nil {
-			return err
-		}
-		if u.Label != nil {
-			p.Label = label
-		}
-		if u.Description.Set {
-			p.Description = u.Description.Value
-		}
-		if u.BillingCycle != nil {
-			p.BillingCycle = cycle
-		}
-		if u.PriceMultiplier.Set {
-			p.PriceMultiplier = u.PriceMultiplier.Value
-		}
-		if u.PriceDelta.Set {
-			p.PriceDelta = u.PriceDelta.Value
-		}
-		if u.IsDefault != nil {
-			p.IsDefault = *u.IsDefault
-		}
-		if p.IsDefault {
-			if err := clearDefaultPlan(ctx, tx, productID, id); err != nil {
-				return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*SubscriptionPlan, error) {
+		return planTable.update(ctx, tx, id, u.DisplayOrder, func(p *SubscriptionPlan, sc *setClause) error {
+			setOr(sc, "label", &p.Label, u.Label)
+			setOrNullable(sc, "description", &p.Description, u.Description)
+			setOr(sc, "billing_cycle", &p.BillingCycle, u.BillingCycle)
+			setOrNullable(sc, "price_multiplier", &p.PriceMultiplier, u.PriceMultiplier)
+			setOrNullable(sc, "price_delta", &p.PriceDelta, u.PriceDelta)
+			setOr(sc, "is_default", &p.IsDefault, u.IsDefault)
+			if p.IsDefault {
+				return clearDefaultPlan(ctx, tx, p.ProductID, id)
 			}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE product_subscription_plans SET label = $2, description = $3,
-			billing_cycle = $4, price_multiplier = $5, price_delta = $6, is_default = $7, updated_at = now()
-			WHERE id = $1`,
-			id, p.Label, p.Description, p.BillingCycle, p.PriceMultiplier, p.PriceDelta, p.IsDefault); err != nil {
-			return mapError(err)
-		}
-		if u.DisplayOrder != nil {
-			if err := planSiblings.placeAt(ctx, tx, productID, id, *u.DisplayOrder); err != nil {
-				return err
-			}
-		}
-		return sqlx.GetContext(ctx, tx, &p, `SELECT `+planColumns+` FROM product_subscription_plans WHERE id = $1`, id)
+			return nil
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // DeleteSubscriptionPlan deletes a plan, returning it as it was. Deleting
 // the default plan leaves the product without one (pricing then falls back
 // to the first plan). NOT_FOUND "Subscription plan not found".
 func (s *Store) DeleteSubscriptionPlan(ctx context.Context, id string) (*SubscriptionPlan, error) {
-	var p SubscriptionPlan
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := lockProductChild(ctx, tx, "product_subscription_plans", id, "Subscription plan not found"); err != nil {
-			return err
-		}
-		return sqlx.GetContext(ctx, tx, &p, `DELETE FROM product_subscription_plans WHERE id = $1 RETURNING `+planColumns, id)
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) (*SubscriptionPlan, error) {
+		return planTable.delete(ctx, tx, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // ReorderSubscriptionPlans sets the display order of a product's plans to
 // the order of ids (exactly the product's plans; BAD_USER_INPUT on
 // "ids.N"/"ids"); NOT_FOUND "Product not found".
 func (s *Store) ReorderSubscriptionPlans(ctx context.Context, productID string, ids []string) ([]SubscriptionPlan, error) {
-	var out []SubscriptionPlan
-	err := s.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := touchProduct(ctx, tx, productID); err != nil {
-			return err
-		}
-		if err := planSiblings.reorder(ctx, tx, productID, ids); err != nil {
-			return err
-		}
-		m, err := plansByProduct(ctx, tx, []string{productID})
-		out = m[productID]
-		return err
+	return inTxResult(ctx, s, func(tx *sqlx.Tx) ([]SubscriptionPlan, error) {
+		return planTable.reorder(ctx, tx, productID, ids)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
