@@ -10,10 +10,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/smplat/smplat/graph"
 	"github.com/smplat/smplat/graph/auth"
+	"github.com/smplat/smplat/graph/graphtest"
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
 )
@@ -27,63 +26,6 @@ import (
 //
 // stmts/op is the SQL statements each request sent (storetest.NewCounting).
 
-const benchProductFields = `id slug title description category basePrice currency status createdAt updatedAt
-optionGroups { id name description groupType isRequired displayOrder metadataJson
-options { id name label description priceDelta metadataJson displayOrder } }
-addOns { id label description priceDelta isRecommended displayOrder }
-customFields { id label fieldType placeholder helpText isRequired displayOrder }
-subscriptionPlans { id label description billingCycle priceMultiplier priceDelta isDefault displayOrder }`
-
-// benchSeedProduct is product i of the benchmark catalog (the same shape as
-// cmd/smplat-bench seeds): 3 option groups × 4 options, 3 add-ons, 2 custom
-// fields, 3 plans; seven in ten active.
-func benchSeedProduct(i int) store.SeedProduct {
-	status := store.ProductActive
-	switch i % 10 {
-	case 7, 8:
-		status = store.ProductDraft
-	case 9:
-		status = store.ProductArchived
-	}
-	s := func(format string, a ...any) *string { v := fmt.Sprintf(format, a...); return &v }
-	d := func(v string) *decimal.Decimal { x := decimal.RequireFromString(v); return &x }
-	spec := store.ConfigurationSpec{
-		AddOns: []store.AddOnSpec{
-			{Label: "Creative lab: 10 custom assets", PriceDelta: *d("420"), IsRecommended: true, Description: s("Carousel, reels, and story templates aligned to campaign narrative.")},
-			{Label: "Influencer whitelist management", PriceDelta: *d("560"), Description: s("We handle outreach, vetting, and briefing for paid collaborations.")},
-			{Label: "Executive-ready reporting pack", PriceDelta: *d("190"), Description: s("Weekly KPI recap deck plus insights you can share with stakeholders.")},
-		},
-		CustomFields: []store.CustomFieldSpec{
-			{Label: "Account handle", FieldType: store.FieldText, IsRequired: true, Placeholder: s("@yourbrand"), HelpText: s("No password required.")},
-			{Label: "Landing page URL", FieldType: store.FieldURL, Placeholder: s("https://example.com"), HelpText: s("Used for call-to-action placements.")},
-		},
-		SubscriptionPlans: []store.PlanSpec{
-			{Label: "One-time sprint", BillingCycle: store.OneTime, IsDefault: true, Description: s("Single campaign engagement.")},
-			{Label: "Quarterly partnership", BillingCycle: store.Quarterly, PriceMultiplier: d("2.6"), PriceDelta: d("-150"), Description: s("Quarterly strategy intensives.")},
-			{Label: "Annual growth retainer", BillingCycle: store.Annual, PriceMultiplier: d("9.5"), PriceDelta: d("-600"), Description: s("Priority roadmap and VIP support.")},
-		},
-	}
-	for g, typ := range []store.GroupType{store.GroupSingle, store.GroupMultiple, store.GroupSingle} {
-		group := store.OptionGroupSpec{Name: fmt.Sprintf("Group %d", g+1), GroupType: typ, IsRequired: g == 0,
-			Description: s("Choose the levers we emphasize during the campaign (group %d).", g+1)}
-		for o := range 4 {
-			opt := store.OptionSpec{Name: fmt.Sprintf("Option %d.%d", g+1, o+1), PriceDelta: *d(fmt.Sprint(o*150 + g*20)),
-				Description: s("Balanced experiments, live reporting and automation tuning (option %d.%d).", g+1, o+1)}
-			if o == 0 {
-				opt.MetadataJSON = store.JSON(`{"recommended": true}`)
-			}
-			group.Options = append(group.Options, opt)
-		}
-		spec.OptionGroups = append(spec.OptionGroups, group)
-	}
-	return store.SeedProduct{
-		Slug: fmt.Sprintf("bench-product-%03d", i), Title: fmt.Sprintf("Growth Service %03d", i),
-		Description: fmt.Sprintf("Professional growth and engagement service number %d, with campaign strategy, creative production and weekly reporting.", i),
-		Category:    "social_media", BasePrice: *d(fmt.Sprintf("%d.00", 49+i%50)), Currency: store.EUR, Status: status,
-		Configuration: spec,
-	}
-}
-
 // benchServer seeds 80 products (56 active) into a counting database and
 // returns the production handler and the statement counter.
 func benchServer(b *testing.B) (http.Handler, *storetest.Counter) {
@@ -95,7 +37,7 @@ func benchServer(b *testing.B) (http.Handler, *storetest.Counter) {
 	db.SetMaxIdleConns(20)
 	st := store.New(db)
 	for i := range 80 {
-		if _, err := st.SeedProduct(context.Background(), benchSeedProduct(i)); err != nil {
+		if _, err := st.SeedProduct(context.Background(), graphtest.CatalogProduct(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -168,7 +110,7 @@ func benchRequest(b *testing.B, h http.Handler, counter *storetest.Counter, body
 func BenchmarkW1(b *testing.B) {
 	h, counter := benchServer(b)
 	body, _ := json.Marshal(map[string]any{
-		"query":     `query W1($slug: String!) { product(slug: $slug) { ` + benchProductFields + ` } }`,
+		"query":     `query W1($slug: String!) { product(slug: $slug) { ` + graphtest.ProductFields + ` } }`,
 		"variables": map[string]any{"slug": "bench-product-001"},
 	})
 	benchRequest(b, h, counter, body, func(data []byte) error {
@@ -186,7 +128,7 @@ func BenchmarkW1(b *testing.B) {
 func BenchmarkW2(b *testing.B) {
 	h, counter := benchServer(b)
 	body, _ := json.Marshal(map[string]any{
-		"query": `{ products(first: 50, filter: {status: ACTIVE}) { nodes { ` + benchProductFields + ` } } }`,
+		"query": `{ products(first: 50, filter: {status: ACTIVE}) { nodes { ` + graphtest.ProductFields + ` } } }`,
 	})
 	benchRequest(b, h, counter, body, func(data []byte) error {
 		var out struct {

@@ -11,16 +11,10 @@ import (
 	"testing"
 
 	"github.com/smplat/smplat/graph/auth"
+	"github.com/smplat/smplat/graph/graphtest"
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
 )
-
-const fullProductFields = `id slug title description category basePrice currency status createdAt updatedAt
-	optionGroups { id name description groupType isRequired displayOrder metadataJson
-		options { id name label description priceDelta metadataJson displayOrder } }
-	addOns { id label description priceDelta isRecommended displayOrder }
-	customFields { id label fieldType placeholder helpText isRequired displayOrder }
-	subscriptionPlans { id label description billingCycle priceMultiplier priceDelta isDefault displayOrder }`
 
 func postQuery(h http.Handler, query string, vars map[string]any, op string) *httptest.ResponseRecorder {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars, "operationName": op})
@@ -61,8 +55,8 @@ func TestFastPathMatchesGqlgen(t *testing.T) {
 		name, query, op string
 		vars            map[string]any
 	}{
-		{"W1", `query($slug: String!) { product(slug: $slug) { ` + fullProductFields + ` } }`, "", map[string]any{"slug": "p-01"}},
-		{"W2", `query { products(first: 50, filter: {status: ACTIVE}) { nodes { ` + fullProductFields + ` } } }`, "", nil},
+		{"W1", `query($slug: String!) { product(slug: $slug) { ` + graphtest.ProductFields + ` } }`, "", map[string]any{"slug": "p-01"}},
+		{"W2", `query { products(first: 50, filter: {status: ACTIVE}) { nodes { ` + graphtest.ProductFields + ` } } }`, "", nil},
 		{"absent product", `{ product(slug: "nope") { id } }`, "", nil},
 		{"aliases, fragments, typename", `query Q($s: String!) { a: product(slug: $s) { ...P __typename }
 			b: product(slug: "p-02") { description t: title } __typename }

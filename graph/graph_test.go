@@ -14,6 +14,7 @@ import (
 
 	"github.com/smplat/smplat/graph"
 	"github.com/smplat/smplat/graph/auth"
+	"github.com/smplat/smplat/graph/graphtest"
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
 )
@@ -60,13 +61,7 @@ func seededClient(t *testing.T) (*client.Client, *store.Store) {
 	return client.New(newServer(t, st), client.Path("/graphql")), st
 }
 
-const productQuery = `query($slug: String!) { product(slug: $slug) {
-	id slug title description category basePrice currency status createdAt updatedAt
-	optionGroups { id name description groupType isRequired displayOrder metadataJson
-		options { id name label description priceDelta metadataJson displayOrder } }
-	addOns { id label description priceDelta isRecommended displayOrder }
-	customFields { id label fieldType placeholder helpText isRequired displayOrder }
-	subscriptionPlans { id label description billingCycle priceMultiplier priceDelta isDefault displayOrder } } }`
+const productQuery = `query($slug: String!) { product(slug: $slug) { ` + graphtest.ProductFields + ` } }`
 
 type productResp struct {
 	Product *struct {

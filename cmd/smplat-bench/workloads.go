@@ -9,20 +9,13 @@ import (
 	"strings"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/smplat/smplat/graph/graphtest"
 )
 
-// productFields is the whole configuration of a product: every field of the
-// storefront's product page.
-const productFields = `id slug title description category basePrice currency status createdAt updatedAt
-optionGroups { id name description groupType isRequired displayOrder metadataJson
-options { id name label description priceDelta metadataJson displayOrder } }
-addOns { id label description priceDelta isRecommended displayOrder }
-customFields { id label fieldType placeholder helpText isRequired displayOrder }
-subscriptionPlans { id label description billingCycle priceMultiplier priceDelta isDefault displayOrder }`
-
 var (
-	queryW1 = `query W1($slug: String!) { product(slug: $slug) { ` + productFields + ` } }`
-	queryW2 = `query W2 { products(first: 50, filter: {status: ACTIVE}) { nodes { ` + productFields + ` } } }`
+	queryW1 = `query W1($slug: String!) { product(slug: $slug) { ` + graphtest.ProductFields + ` } }`
+	queryW2 = `query W2 { products(first: 50, filter: {status: ACTIVE}) { nodes { ` + graphtest.ProductFields + ` } } }`
 
 	queryQuote = `query Quote($slug: String!, $cfg: ConfigurationInput) { quote(productSlug: $slug, quantity: 2, configuration: $cfg) {
 productId productSlug currency quantity unitPrice total
@@ -70,7 +63,7 @@ func (p *product) check() error {
 	if p.ID == "" || p.Slug == "" || p.Title == "" || p.BasePrice == "" || p.Status != "ACTIVE" {
 		return fmt.Errorf("product %q: base fields %+v", p.Slug, *p)
 	}
-	if !strings.HasPrefix(p.Slug, slugPrefix) {
+	if !strings.HasPrefix(p.Slug, graphtest.CatalogSlugPrefix) {
 		return nil
 	}
 	if len(p.OptionGroups) != 3 || len(p.AddOns) != 3 || len(p.CustomFields) != 2 || len(p.SubscriptionPlans) != 3 {
@@ -204,7 +197,7 @@ func buildWorkloads(ctx context.Context, base string, names []string) ([]*worklo
 			return nil, err
 		}
 		for _, n := range out.Products.Nodes {
-			if strings.HasPrefix(n.Slug, slugPrefix) {
+			if strings.HasPrefix(n.Slug, graphtest.CatalogSlugPrefix) {
 				slugs = append(slugs, n.Slug)
 			}
 		}
@@ -214,7 +207,7 @@ func buildWorkloads(ctx context.Context, base string, names []string) ([]*worklo
 		after = out.Products.PageInfo.EndCursor
 	}
 	if len(slugs) == 0 {
-		return nil, fmt.Errorf("no active %s* products: run `smplat-bench seed` first", slugPrefix)
+		return nil, fmt.Errorf("no active %s* products: run `smplat-bench seed` first", graphtest.CatalogSlugPrefix)
 	}
 	// The products as W1 returns them give the ids quote and createOrder use.
 	products := make([]product, len(slugs))
