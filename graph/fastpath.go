@@ -272,21 +272,14 @@ func (f *catalogFastPath) writeQuery(ctx context.Context, w *bytes.Buffer, root 
 func fastSelection(sub []fastSel) productSelection {
 	var sel productSelection
 	for _, s := range sub {
-		switch s.name {
-		case "optionGroups":
-			sel.Groups = true
-			for _, g := range s.sub {
-				if g.name == "options" {
-					sel.Options = true
+		selectList(&sel, s.name, func(child string) bool {
+			for _, c := range s.sub {
+				if c.name == child {
+					return true
 				}
 			}
-		case "addOns":
-			sel.AddOns = true
-		case "customFields":
-			sel.CustomFields = true
-		case "subscriptionPlans":
-			sel.Plans = true
-		}
+			return false
+		})
 	}
 	return sel
 }

@@ -83,6 +83,22 @@ func loadersFrom(ctx context.Context) *Loaders {
 // productSelection says which nested lists of Product a query asks for.
 type productSelection = store.ConfigurationLists
 
+// selectList notes the configuration list a Product field reads; has tells
+// whether the field selects a child (optionGroups → options).
+func selectList(sel *productSelection, field string, has func(child string) bool) {
+	switch field {
+	case "optionGroups":
+		sel.Groups = true
+		sel.Options = sel.Options || has("options")
+	case "addOns":
+		sel.AddOns = true
+	case "customFields":
+		sel.CustomFields = true
+	case "subscriptionPlans":
+		sel.Plans = true
+	}
+}
+
 // selectedProductFields reads the Product selection set below the current
 // field. path names the fields between it and the Product (e.g. "nodes", or
 // "edges", "node"); every branch of the path is merged.
@@ -98,21 +114,14 @@ func selectedProductFields(ctx context.Context, paths ...[]string) productSelect
 				}
 				continue
 			}
-			switch f.Name {
-			case "optionGroups":
-				sel.Groups = true
+			selectList(&sel, f.Name, func(child string) bool {
 				for _, g := range graphql.CollectFields(octx, f.Selections, nil) {
-					if g.Name == "options" {
-						sel.Options = true
+					if g.Name == child {
+						return true
 					}
 				}
-			case "addOns":
-				sel.AddOns = true
-			case "customFields":
-				sel.CustomFields = true
-			case "subscriptionPlans":
-				sel.Plans = true
-			}
+				return false
+			})
 		}
 	}
 	fc := graphql.GetFieldContext(ctx)

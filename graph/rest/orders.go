@@ -116,6 +116,16 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return min(n, hi), nil
 }
 
+// pageParams reads the listing's `skip` (default 0) and `limit` (default
+// 50, capped at 100).
+func pageParams(r *http.Request) (skip, limit int, err error) {
+	if skip, err = intParam(r, "skip", 0, 0, 1<<31-1); err != nil {
+		return 0, 0, err
+	}
+	limit, err = intParam(r, "limit", 50, 1, maxListLimit)
+	return skip, limit, err
+}
+
 // writeOrders answers a listing with each order's items (one query for all).
 func (a *API) writeOrders(w http.ResponseWriter, r *http.Request, orders []store.Order) {
 	ids := make([]string, len(orders))
@@ -139,12 +149,7 @@ func (a *API) writeOrders(w http.ResponseWriter, r *http.Request, orders []store
 // compat).
 func (a *API) ListOrders() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		skip, err := intParam(r, "skip", 0, 0, 1<<31-1)
-		if err != nil {
-			WriteError(w, r, a.Logger, err)
-			return
-		}
-		limit, err := intParam(r, "limit", 50, 1, maxListLimit)
+		skip, limit, err := pageParams(r)
 		if err != nil {
 			WriteError(w, r, a.Logger, err)
 			return
@@ -172,12 +177,7 @@ func (a *API) ListOrders() http.Handler {
 // user's orders, newest first, with `skip` and `limit`.
 func (a *API) UserOrders() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		skip, err := intParam(r, "skip", 0, 0, 1<<31-1)
-		if err != nil {
-			WriteError(w, r, a.Logger, err)
-			return
-		}
-		limit, err := intParam(r, "limit", 50, 1, maxListLimit)
+		skip, limit, err := pageParams(r)
 		if err != nil {
 			WriteError(w, r, a.Logger, err)
 			return
