@@ -14,13 +14,12 @@ import (
 	"github.com/smplat/smplat/graph/model"
 	"github.com/smplat/smplat/graph/playground"
 	"github.com/smplat/smplat/graph/rest"
-	"github.com/smplat/smplat/payments"
 )
 
 // NewServer assembles smplat's whole HTTP surface on one screen.
 func NewServer(cfg ServerConfig) http.Handler {
 	cfg.defaults()
-	api := &rest.API{Store: cfg.Store, Logger: cfg.Logger}
+	api := &rest.API{Store: cfg.Store, Payments: cfg.Payments, Logger: cfg.Logger}
 	checkout := rest.RequireRole(cfg.Keys, model.RoleCheckout, cfg.Logger)
 	admin := rest.RequireRole(cfg.Keys, model.RoleAdmin, cfg.Logger)
 	idempotent := rest.Idempotent(cfg.Store, cfg.Logger)
@@ -65,10 +64,10 @@ func NewServer(cfg ServerConfig) http.Handler {
 		r.With(checkout).Method("GET", "/orders/{id}/progress", api.OrderProgress())
 
 		// The webhook is public: its Stripe-Signature is its authentication.
-		r.Method("POST", "/payments/webhooks/stripe", payments.WebhookHandler(cfg.Payments))
-		r.With(checkout, idempotent).Method("POST", "/payments/checkout", payments.CheckoutHandler(cfg.Payments))
-		r.With(checkout).Method("GET", "/payments/status/{payment_id}", payments.StatusHandler(cfg.Payments))
-		r.With(checkout).Method("GET", "/payments/observability", payments.ObservabilityHandler(cfg.Payments))
+		r.Method("POST", "/payments/webhooks/stripe", api.StripeWebhook())
+		r.With(checkout, idempotent).Method("POST", "/payments/checkout", api.StartCheckout())
+		r.With(checkout).Method("GET", "/payments/status/{payment_id}", api.PaymentStatus())
+		r.With(checkout).Method("GET", "/payments/observability", api.PaymentsObservability())
 
 		r.Method("GET", "/fulfillment/health", fulfillment.HealthHandler(cfg.Worker))
 		r.Method("GET", "/fulfillment/metrics", fulfillment.MetricsHandler(cfg.Worker))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/smplat/smplat/graph/rest"
 	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 )
@@ -72,7 +74,7 @@ func postCheckout(t *testing.T, svc *payments.Service, body any, idemKey string)
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
 	rec := httptest.NewRecorder()
-	payments.CheckoutHandler(svc).ServeHTTP(rec, req)
+	(&rest.API{Payments: svc, Logger: slog.New(slog.DiscardHandler)}).StartCheckout().ServeHTTP(rec, req)
 	var out map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatalf("checkout response %q: %v", rec.Body.String(), err)
@@ -310,8 +312,9 @@ func TestStatusAndObservabilityHandlers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, stripeMock(t))
 	r := chi.NewRouter()
-	r.Method("GET", "/api/v1/payments/status/{payment_id}", payments.StatusHandler(e.svc))
-	r.Method("GET", "/api/v1/payments/observability", payments.ObservabilityHandler(e.svc))
+	api := &rest.API{Store: e.st, Payments: e.svc, Logger: slog.New(slog.DiscardHandler)}
+	r.Method("GET", "/api/v1/payments/status/{payment_id}", api.PaymentStatus())
+	r.Method("GET", "/api/v1/payments/observability", api.PaymentsObservability())
 	get := func(path string) (int, map[string]any) {
 		rec := httptest.NewRecorder()
 		r.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

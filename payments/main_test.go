@@ -21,6 +21,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/shopspring/decimal"
 
+	"github.com/smplat/smplat/graph/rest"
 	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
@@ -142,7 +143,7 @@ func newEnvWithDB(t *testing.T, db *sqlx.DB, apiBase string, opts ...envOpt) *en
 	}
 	st := store.New(db)
 	svc := payments.NewService(st, payments.NewClient(cfg), log)
-	return &env{t: t, db: db, st: st, svc: svc, log: &buf.Buffer, h: payments.WebhookHandler(svc)}
+	return &env{t: t, db: db, st: st, svc: svc, log: &buf.Buffer, h: (&rest.API{Store: st, Payments: svc, Logger: log}).StripeWebhook()}
 }
 
 type syncBuffer struct {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/smplat/smplat/graph/rest"
 	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 	"github.com/smplat/smplat/store/storetest"
@@ -386,7 +387,7 @@ func TestWebhookBadPayloadAndSize(t *testing.T) {
 	if code, body := e.deliver(p, payments.SignPayload(p, testSecret, time.Now())); code != 400 || body["detail"] != "Invalid payload" {
 		t.Fatalf("%d %v", code, body)
 	}
-	big := make([]byte, payments.MaxWebhookBody+1)
+	big := make([]byte, rest.MaxWebhookBody+1)
 	if code, _ := e.deliver(big, "t=1,v1=00"); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized: %d", code)
 	}

@@ -12,13 +12,15 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/shopspring/decimal"
 
+	"github.com/smplat/smplat/payments"
 	"github.com/smplat/smplat/store"
 )
 
 // API holds what the REST handlers need.
 type API struct {
-	Store  *store.Store
-	Logger *slog.Logger
+	Store    *store.Store
+	Payments *payments.Service
+	Logger   *slog.Logger
 }
 
 // errorBody is the old backend's error shape plus the catalog code and, for
