@@ -423,6 +423,7 @@ var handledTypes = []string{
 	"payment_intent.succeeded",
 	"payment_intent.payment_failed",
 	"charge.refunded",
+	"checkout.session.expired",
 }
 
 func (s *Service) apply(ctx context.Context, tx *sqlx.Tx, ev *Event, now time.Time) (string, error) {
@@ -445,6 +446,8 @@ func (s *Service) apply(ctx context.Context, tx *sqlx.Tx, ev *Event, now time.Ti
 		return s.fail(ctx, tx, ev, "", ev.OrderID, reason, now)
 	case "charge.refunded":
 		return s.refund(ctx, tx, ev, now)
+	case "checkout.session.expired":
+		return s.expire(ctx, tx, ev, now)
 	default:
 		return outcomeIgnored, nil
 	}
@@ -542,6 +545,24 @@ func (s *Service) fail(ctx context.Context, tx *sqlx.Tx, ev *Event, reference, o
 		if _, err := store.MovePaymentOrderTx(ctx, tx, order.ID, "pending", "on_hold", actor, "payment failed: "+reason, now); err != nil {
 			return "", err
 		}
+	}
+	return outcomeProcessed, nil
+}
+
+// expire marks the payment of an expired Checkout Session failed, so the
+// next checkout opens a fresh session instead of handing this one out. The
+// order stays as it is: the customer may simply start checkout again.
+func (s *Service) expire(ctx context.Context, tx *sqlx.Tx, ev *Event, now time.Time) (string, error) {
+	_, p, err := s.locate(ctx, tx, ev, ev.CheckoutSessionID, "")
+	if err != nil || p == nil {
+		return outcomeUnknown, err
+	}
+	if p.Status != store.PaymentPending {
+		return outcomeNoChange, nil
+	}
+	changed, err := store.MarkPaymentFailedTx(ctx, tx, p.ID, ev.PaymentIntentID, "checkout session expired", now)
+	if err != nil || !changed {
+		return outcomeNoChange, err
 	}
 	return outcomeProcessed, nil
 }

@@ -430,3 +430,23 @@ func TestWebhookFailureRollsBackAndRetrySucceeds(t *testing.T) {
 		t.Fatalf("totals %+v", obs.Webhooks)
 	}
 }
+
+func TestWebhookExpiredSessionFailsItsPaymentOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "")
+	o := e.insertOrder("pending", "EUR", twoItems)
+	p := e.insertPayment(o, "EUR")
+	e.deliverOK(stripeEvent("evt_x", "checkout.session.expired", sessionObject(p.ProviderReference, o, 12400, "eur", "unpaid")))
+	got, _ := e.st.FindPayment(context.Background(), p.ID)
+	if got.Status != store.PaymentFailed || got.FailureReason == nil || *got.FailureReason != "checkout session expired" {
+		t.Fatalf("payment %+v", got)
+	}
+	if s := e.scalar(`SELECT status::text FROM orders WHERE id = $1`, o.id); s != "pending" {
+		t.Fatalf("order %s, want pending (checkout may start again)", s)
+	}
+	// A late completion of the same session still pays (failed → succeeded is forward).
+	e.deliverOK(stripeEvent("evt_y", "checkout.session.completed", sessionObject(p.ProviderReference, o, 12400, "eur", "paid")))
+	if s := e.scalar(`SELECT status::text FROM orders WHERE id = $1`, o.id); s != "processing" {
+		t.Fatalf("order %s after completion, want processing", s)
+	}
+}
