@@ -259,18 +259,11 @@ type queueCollector struct {
 	errors   prometheus.Counter
 }
 
-// NewQueueCollector reports smplat_fulfillment_tasks{status} and
+// newQueueCollector reports smplat_fulfillment_tasks{status} and
 // smplat_fulfillment_oldest_due_task_age_seconds, read from the database at
 // each scrape (with a 5 s timeout; on error the gauges are skipped and
-// smplat_fulfillment_queue_scrape_errors_total counts it). The worker's own
-// Collector includes it; an API process without a worker may register it alone.
-func NewQueueCollector(st *store.Store, logger *slog.Logger) prometheus.Collector {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return newQueueCollector(st, time.Now, logger)
-}
-
+// smplat_fulfillment_queue_scrape_errors_total counts it). The worker's
+// Collector includes it, whether or not the worker runs in this process.
 func newQueueCollector(st *store.Store, now func() time.Time, logger *slog.Logger) *queueCollector {
 	return &queueCollector{st: st, now: now, log: logger,
 		byStatus: prometheus.NewDesc("smplat_fulfillment_tasks", "Fulfillment tasks by status (database).",

@@ -174,9 +174,6 @@ func (w *Worker) Collector() prometheus.Collector {
 	return append(collectors{w.queue}, w.metrics.own...)
 }
 
-// Register registers Collector with reg.
-func (w *Worker) Register(reg prometheus.Registerer) error { return reg.Register(w.Collector()) }
-
 // RetryDelay is the wait before retry number retryCount+1:
 // min(1800, 60 × 2^retryCount) seconds, scaled by 1 + jitter×(2u−1) for u in
 // [0, 1) — so within ±jitter of the formula.
