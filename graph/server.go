@@ -116,7 +116,7 @@ func complexityRoot() ComplexityRoot {
 // enabled, no field suggestions, and the error and panic presenters.
 func NewGraphQLHandler(cfg ServerConfig) http.Handler {
 	cfg.defaults()
-	resolver := &Resolver{Store: cfg.Store, Logger: cfg.Logger, Payments: cfg.Payments}
+	resolver := &Resolver{Store: cfg.Store, Payments: cfg.Payments}
 	es := NewExecutableSchema(Config{
 		Resolvers:  resolver,
 		Directives: DirectiveRoot{HasRole: hasRole(cfg.Keys)},
